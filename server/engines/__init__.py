@@ -1,0 +1,1 @@
+"""Engines: the classic CPU engine and VOID on diffusers, behind one interface."""

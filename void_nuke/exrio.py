@@ -1,0 +1,231 @@
+"""EXR frames in and out, through OpenImageIO.
+
+Pixels are numpy arrays ``(H, W, C)`` covering the *data window*, top row
+first, in the file's own pixel type (half → float16, float → float32), so a
+plate read and written back is bit-identical. The data and display windows,
+channel names and header attributes travel with the pixels in ``ImageSpec``.
+Writes are atomic (see ``atomic``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import ImageError
+
+try:
+    import OpenImageIO as oiio
+except ImportError:  # pragma: no cover - depends on the install
+    oiio = None
+
+DTYPES = ("float16", "float32")
+Attr = Any
+
+
+def _need_oiio() -> None:
+    if oiio is None:
+        raise ImageError("OpenImageIO is not installed in this Python; install it with "
+                         "'python -m pip install OpenImageIO' (see docs/nuke.md for Nuke's Python)")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Geometry, channels and metadata of one frame."""
+
+    width: int
+    height: int
+    channels: Tuple[str, ...]
+    dtype: str = "float16"
+    x: int = 0
+    y: int = 0
+    full_width: int = 0
+    full_height: int = 0
+    full_x: int = 0
+    full_y: int = 0
+    attributes: Dict[str, Attr] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ImageError(f"unsupported pixel type {self.dtype!r}; use float16 or float32")
+        if self.width <= 0 or self.height <= 0 or not self.channels:
+            raise ImageError(f"empty image: {self.width}x{self.height} with channels {self.channels}")
+        if not self.full_width:
+            object.__setattr__(self, "full_width", self.width)
+        if not self.full_height:
+            object.__setattr__(self, "full_height", self.height)
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        return (self.height, self.width, len(self.channels))
+
+    @property
+    def data_window(self) -> Tuple[int, int, int, int]:
+        """(x, y, width, height) of the pixels, in display coordinates (y down)."""
+        return (self.x, self.y, self.width, self.height)
+
+    @property
+    def display_window(self) -> Tuple[int, int, int, int]:
+        return (self.full_x, self.full_y, self.full_width, self.full_height)
+
+    def channel_index(self, name: str) -> int:
+        try:
+            return self.channels.index(name)
+        except ValueError:
+            raise ImageError(f"no channel {name!r}; the image has {', '.join(self.channels)}") from None
+
+    def with_attributes(self, **attrs: Attr) -> "ImageSpec":
+        merged = dict(self.attributes)
+        merged.update(attrs)
+        return replace(self, attributes=merged)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"width": self.width, "height": self.height, "channels": list(self.channels),
+                "dtype": self.dtype, "x": self.x, "y": self.y, "full_width": self.full_width,
+                "full_height": self.full_height, "full_x": self.full_x, "full_y": self.full_y,
+                "attributes": dict(self.attributes)}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "ImageSpec":
+        try:
+            return cls(width=int(data["width"]), height=int(data["height"]),
+                       channels=tuple(str(c) for c in data["channels"]), dtype=str(data["dtype"]),
+                       x=int(data.get("x", 0)), y=int(data.get("y", 0)),
+                       full_width=int(data.get("full_width", 0)), full_height=int(data.get("full_height", 0)),
+                       full_x=int(data.get("full_x", 0)), full_y=int(data.get("full_y", 0)),
+                       attributes=dict(data.get("attributes") or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImageError(f"bad image description: {exc}") from None
+
+
+@dataclass
+class Image:
+    """Pixels plus their spec. ``pixels.shape == spec.shape``."""
+
+    pixels: np.ndarray
+    spec: ImageSpec
+
+    def __post_init__(self) -> None:
+        if self.pixels.shape != self.spec.shape:
+            raise ImageError(f"pixels {self.pixels.shape} do not match the spec {self.spec.shape}")
+        if str(self.pixels.dtype) != self.spec.dtype:
+            raise ImageError(f"pixels are {self.pixels.dtype} but the spec says {self.spec.dtype}")
+
+    def channel(self, name: str) -> np.ndarray:
+        return self.pixels[:, :, self.spec.channel_index(name)]
+
+    def rgb(self) -> np.ndarray:
+        """R, G, B as float32 ``(H, W, 3)`` (missing channels read as 0)."""
+        out = np.zeros(self.pixels.shape[:2] + (3,), np.float32)
+        for i, name in enumerate(("R", "G", "B")):
+            if name in self.spec.channels:
+                out[:, :, i] = self.channel(name)
+        return out
+
+
+def _dtype_of(spec: "oiio.ImageSpec") -> str:
+    formats = list(spec.channelformats) or [spec.format]
+    return "float16" if all(f == oiio.HALF for f in formats) else "float32"
+
+
+def _attributes(spec: "oiio.ImageSpec") -> Dict[str, Attr]:
+    attrs: Dict[str, Attr] = {}
+    for param in spec.extra_attribs:
+        value = param.value
+        if isinstance(value, (str, int, float)):
+            attrs[param.name] = value
+    return attrs
+
+
+def read_spec(path: str) -> ImageSpec:
+    """Read only the header of an image."""
+    _need_oiio()
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise ImageError(f"cannot open {path}: {oiio.geterror() or 'no such file'}")
+    try:
+        return _spec_from_oiio(inp.spec())
+    finally:
+        inp.close()
+
+
+def _spec_from_oiio(s: "oiio.ImageSpec") -> ImageSpec:
+    return ImageSpec(width=s.width, height=s.height, channels=tuple(s.channelnames), dtype=_dtype_of(s),
+                     x=s.x, y=s.y, full_width=s.full_width, full_height=s.full_height,
+                     full_x=s.full_x, full_y=s.full_y, attributes=_attributes(s))
+
+
+def read_image(path: str, dtype: Optional[str] = None) -> Image:
+    """Read the first subimage of ``path`` with all channels, in its own pixel type."""
+    _need_oiio()
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise ImageError(f"cannot open {path}: {oiio.geterror() or 'no such file'}")
+    try:
+        spec = _spec_from_oiio(inp.spec())
+        if dtype:
+            spec = replace(spec, dtype=dtype)
+        fmt = oiio.HALF if spec.dtype == "float16" else oiio.FLOAT
+        pixels = inp.read_image(0, 0, 0, len(spec.channels), fmt)
+        if pixels is None:
+            raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
+    finally:
+        inp.close()
+    pixels = np.ascontiguousarray(pixels.reshape(spec.shape))
+    return Image(pixels, spec)
+
+
+def read_matte(path: str, channel: Optional[str] = None) -> Tuple[np.ndarray, ImageSpec]:
+    """Read a matte as float32 ``(H, W)``: ``channel``, else alpha, else the only channel."""
+    img = read_image(path)
+    return matte_from_image(img, channel, path), img.spec
+
+
+def matte_from_image(img: Image, channel: Optional[str], what: str) -> np.ndarray:
+    names = img.spec.channels
+    if channel is None:
+        if "A" in names:
+            channel = "A"
+        elif len(names) == 1:
+            channel = names[0]
+        else:
+            raise ImageError(f"{what} has channels {', '.join(names)} but no alpha; name the matte "
+                             "channel (e.g. --remove-channel R)")
+    return img.channel(channel).astype(np.float32)
+
+
+def write_image(path: str, image: Image, compression: str = "zip", overwrite: bool = False) -> None:
+    """Write ``image`` as an EXR atomically; refuse to replace a file unless ``overwrite``."""
+    _need_oiio()
+    s = image.spec
+    fmt = oiio.HALF if s.dtype == "float16" else oiio.FLOAT
+    spec = oiio.ImageSpec(s.width, s.height, len(s.channels), fmt)
+    spec.channelnames = tuple(s.channels)
+    spec.x, spec.y = s.x, s.y
+    spec.full_x, spec.full_y = s.full_x, s.full_y
+    spec.full_width, spec.full_height = s.full_width, s.full_height
+    if "A" in s.channels:
+        spec.alpha_channel = s.channels.index("A")
+    spec.attribute("compression", compression)
+    for name, value in s.attributes.items():
+        if name in ("compression", "oiio:ColorSpace") or name.startswith("oiio:"):
+            continue
+        spec.attribute(name, value)
+    with atomic_path(path, overwrite) as tmp:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None:
+            raise ImageError(f"cannot create an EXR writer: {oiio.geterror()}")
+        try:
+            if not out.open(tmp, spec):
+                raise ImageError(f"cannot write {path}: {out.geterror()}")
+            if not out.write_image(np.ascontiguousarray(image.pixels)):
+                raise ImageError(f"cannot write pixels of {path}: {out.geterror()}")
+        finally:
+            out.close()
+
+
+def make_spec(width: int, height: int, channels: Sequence[str] = ("R", "G", "B", "A"),
+              dtype: str = "float16", **kwargs: Any) -> ImageSpec:
+    return ImageSpec(width=width, height=height, channels=tuple(channels), dtype=dtype, **kwargs)

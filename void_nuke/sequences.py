@@ -1,0 +1,114 @@
+"""Frame ranges and image-sequence patterns, with Nuke's padding rules.
+
+Nuke writes ``plate.####.exr`` (one ``#`` per digit) or ``plate.%04d.exr``.
+fileseq's default treats ``#`` as four digits (Houdini style), so every call
+here passes ``PAD_STYLE_HASH1``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator, List, Sequence
+
+import fileseq
+
+from .errors import ShotError
+
+PAD_STYLE = fileseq.PAD_STYLE_HASH1
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """An inclusive, contiguous range of the plate's own frame numbers."""
+
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ShotError("frames", f"last frame {self.last} is before first frame {self.first}")
+
+    @classmethod
+    def parse(cls, text: str, field: str = "frames") -> "FrameRange":
+        """Parse ``1001-1024`` or ``1001`` (fileseq syntax; must be contiguous)."""
+        try:
+            fs = fileseq.FrameSet(str(text).strip())
+        except fileseq.ParseException:
+            raise ShotError(field, f"cannot read frame range {text!r}; write it like 1001-1024") from None
+        frames = list(fs)
+        if not frames:
+            raise ShotError(field, f"frame range {text!r} is empty")
+        first, last = min(frames), max(frames)
+        if len(frames) != last - first + 1:
+            raise ShotError(field, f"frame range {text!r} has gaps; VOID needs a contiguous range "
+                                   "(submit each contiguous part as its own shot)")
+        return cls(int(first), int(last))
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}" if self.last != self.first else str(self.first)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.first, self.last + 1))
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+    def __contains__(self, frame: object) -> bool:
+        return isinstance(frame, int) and self.first <= frame <= self.last
+
+    def extended(self, head: int, tail: int) -> "FrameRange":
+        return FrameRange(self.first - head, self.last + tail)
+
+
+class SequencePattern:
+    """A frame-numbered file path such as ``/plates/sh010.####.exr``."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = str(pattern)
+        try:
+            self._seq = fileseq.FileSequence(self.pattern, pad_style=PAD_STYLE)
+        except fileseq.ParseException as exc:
+            raise ShotError("pattern", f"cannot read sequence pattern {pattern!r}: {exc}") from None
+        if not self._seq.padding():
+            raise ShotError("pattern", f"{pattern!r} has no frame number; write it like "
+                                       "plate.####.exr or plate.%04d.exr")
+
+    def path(self, frame: int) -> str:
+        return self._seq.frame(int(frame))
+
+    @property
+    def directory(self) -> str:
+        return self._seq.dirname() or "."
+
+    @property
+    def basename(self) -> str:
+        """The file name before the frame number, without a trailing separator: ``sh010``."""
+        return self._seq.basename().rstrip("._-") or "frames"
+
+    @property
+    def extension(self) -> str:
+        return self._seq.extension()
+
+    @property
+    def padding(self) -> int:
+        return int(self._seq.zfill())
+
+    def missing(self, frames: Sequence[int]) -> List[int]:
+        return [f for f in frames if not os.path.isfile(self.path(f))]
+
+    def with_directory(self, directory: str) -> "SequencePattern":
+        return SequencePattern(os.path.join(directory, os.path.basename(self.pattern)))
+
+    def nuke_pattern(self) -> str:
+        """The pattern in Nuke's ``####`` notation."""
+        name = f"{self._seq.basename()}{'#' * self.padding}{self.extension}"
+        return os.path.join(self._seq.dirname(), name)
+
+    def __str__(self) -> str:
+        return self.pattern
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SequencePattern) and other.pattern == self.pattern
+
+    def __hash__(self) -> int:
+        return hash(self.pattern)
