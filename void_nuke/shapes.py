@@ -45,6 +45,10 @@ class ControlPoint:
     feather: float = 0.0
     """Extra feather at this vertex, in pixels (Nuke's per-point feather)."""
 
+    def __post_init__(self) -> None:
+        for name in ("x", "y", "in_x", "in_y", "out_x", "out_y", "feather"):  # one canonical form
+            object.__setattr__(self, name, float(getattr(self, name)))
+
     @classmethod
     def corner(cls, x: float, y: float, feather: float = 0.0) -> "ControlPoint":
         """A vertex whose handles sit on the vertex: a polygon corner."""
@@ -79,6 +83,10 @@ class ShapeKey:
     opacity: float = 1.0
     feather: float = 0.0
     """Feather of the whole shape at this frame, pixels (added to each vertex's)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "opacity", float(self.opacity))
+        object.__setattr__(self, "feather", float(self.feather))
 
     def to_dict(self) -> Dict[str, Any]:
         return {"frame": self.frame, "points": [p.to_list() for p in self.points],
@@ -122,6 +130,7 @@ class Shape:
     """Inclusive first and last frame on which the shape exists; None = always."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "feather_falloff", float(self.feather_falloff))
         where = f"shapes[{self.name}]"
         if self.role not in ROLES:
             raise ShotError(f"{where}.role", f"must be one of {', '.join(ROLES)}, got {self.role!r}")

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import ShotError
 from .sequences import FrameRange, SequencePattern
@@ -276,6 +276,15 @@ class Shot:
     def output_name(self) -> str:
         return self.output.name or self.plate_sequence.basename
 
+    @property
+    def result_padding(self) -> int:
+        """Digits of result frame numbers: the plate's own, at least 4."""
+        return max(4, self.plate_sequence.padding)
+
+    def result_name(self, frame: int) -> str:
+        """The file name of a result frame: ``<output name>.<frame>.exr``."""
+        return f"{self.output_name}.{frame:0{self.result_padding}d}.exr"
+
     def fingerprint(self) -> str:
         """SHA-256 of the canonical description; equal shots give equal fingerprints."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
@@ -283,6 +292,31 @@ class Shot:
 
     def with_changes(self, **changes: Any) -> "Shot":
         return replace(self, **changes)
+
+    def inputs(self) -> List[Tuple[str, SequencePattern]]:
+        """The image sequences this shot reads, by role: ``plate``, ``remove/0``, ``affected/0``..."""
+        found = [("plate", self.plate_sequence)]
+        for key, mattes in (("remove", self.remove), ("affected", self.affected)):
+            for i, matte in enumerate(mattes):
+                if matte.pattern is not None:
+                    found.append((f"{key}/{i}", SequencePattern(matte.pattern)))
+        return found
+
+    def with_inputs(self, patterns: Dict[str, str]) -> "Shot":
+        """A copy reading each role's frames from ``patterns[role]`` (roles from ``inputs``)."""
+        def moved(key: str, mattes: Tuple[MatteSource, ...]) -> Tuple[MatteSource, ...]:
+            return tuple(replace(m, pattern=patterns.get(f"{key}/{i}", m.pattern)) if m.pattern else m
+                         for i, m in enumerate(mattes))
+        return replace(self, plate=patterns.get("plate", self.plate),
+                       remove=moved("remove", self.remove), affected=moved("affected", self.affected))
+
+    def with_paths(self, mapper: Callable[[str], str]) -> "Shot":
+        """A copy with every file path (inputs and output folder) passed through ``mapper``."""
+        mapped = self.with_inputs({role: mapper(seq.pattern) for role, seq in self.inputs()})
+        output = replace(self.output, directory=mapper(self.output.directory))
+        config = mapper(self.ocio_config) if self.ocio_config and not self.ocio_config.startswith("ocio://") \
+            else self.ocio_config
+        return replace(mapped, output=output, ocio_config=config)
 
     # -- serialisation ---------------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""``void-server``: run the job server on a GPU host, or make CURVE keys."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import List, Optional
+
+from void_nuke.errors import VoidError
+from void_nuke.pathmap import PathMap
+
+from .settings import DEFAULT_BIND, MEMORY_MODES, ServerSettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="void-server", description="The void-nuke job server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the job server")
+    serve.add_argument("--bind", default=DEFAULT_BIND, help=f"ZeroMQ endpoint (default {DEFAULT_BIND})")
+    serve.add_argument("--data", required=True, help="folder for the job database and job files")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback bind without CURVE keys (trusted networks only)")
+    serve.add_argument("--curve-dir", help="folder made by 'void-server keys': server key + allowed clients")
+    serve.add_argument("--result-ttl-hours", type=float, default=72.0,
+                       help="keep finished jobs this long (default 72)")
+    serve.add_argument("--credits", type=int, default=4, help="frames in flight per direction (default 4)")
+    serve.add_argument("--path-map", action="append", default=[], metavar="CLIENT=SERVER",
+                       help="map a client path prefix to this host's (repeatable), or a rules file "
+                            "(.json OpenJD path-mapping or .toml)")
+    serve.add_argument("--engine", choices=["classic", "void"], default="classic",
+                       help="default engine advertised (jobs choose their own)")
+    serve.add_argument("--model-dir", help="VOID base folder laid out like CogVideoX-Fun-V1.5-5b-InP")
+    serve.add_argument("--pass1", help="void_pass1.safetensors")
+    serve.add_argument("--pass2", help="void_pass2.safetensors")
+    serve.add_argument("--memory-mode", choices=MEMORY_MODES, default="full")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--raft-checkpoint", help="torchvision RAFT-large weights for Pass 2")
+    serve.add_argument("--sam2-checkpoint", help="SAM2 checkpoint (.pt) for clicked points")
+    serve.add_argument("--sam2-config", default="configs/sam2.1/sam2.1_hiera_l.yaml")
+    serve.add_argument("--vlm-url", help="OpenAI-compatible chat endpoint for the affected-region assist")
+    serve.add_argument("--ocio-config", help="OCIO config for the VOID engine's colour conversion")
+    serve.add_argument("-v", "--verbose", action="store_true")
+
+    keys = sub.add_parser("keys", help="create CURVE keys: a server key pair and a clients/ folder")
+    keys.add_argument("directory")
+    keys.add_argument("--client", action="append", default=[], help="also make a client key pair NAME")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    rules = []
+    for item in args.path_map:
+        if os.path.isfile(item):
+            rules.extend(PathMap.load(item).pairs())
+        elif "=" in item:
+            rules.append(tuple(item.split("=", 1)))
+        else:
+            raise VoidError(f"--path-map {item!r}: write CLIENT=SERVER or give a rules file", code="bad_argument")
+    settings = ServerSettings(data_dir=os.path.abspath(args.data), bind=args.bind, insecure=args.insecure,
+                              curve_dir=args.curve_dir, result_ttl_hours=args.result_ttl_hours,
+                              credits=args.credits, model_dir=args.model_dir, pass1=args.pass1,
+                              pass2=args.pass2, memory_mode=args.memory_mode, device=args.device,
+                              raft_checkpoint=args.raft_checkpoint, sam2_checkpoint=args.sam2_checkpoint,
+                              sam2_config=args.sam2_config, vlm_url=args.vlm_url, path_map=rules)
+    if args.ocio_config:
+        settings.ocio_config = args.ocio_config
+    return settings
+
+
+def make_keys(directory: str, clients: List[str]) -> None:
+    import zmq.auth
+
+    os.makedirs(os.path.join(directory, "clients"), exist_ok=True)
+    zmq.auth.create_certificates(directory, "server")
+    for name in clients:
+        public, _ = zmq.auth.create_certificates(directory, name)
+        os.replace(public, os.path.join(directory, "clients", os.path.basename(public)))
+    print(f"server key: {os.path.join(directory, 'server.key')} (give this public key to clients)")
+    print(f"allowed clients: put their .key files into {os.path.join(directory, 'clients')}")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "keys":
+        make_keys(args.directory, args.client)
+        return 0
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    from .app import Server
+
+    try:
+        server = Server(settings_from_args(args))
+    except VoidError as exc:
+        print(f"void-server: {exc.message}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    print(f"void-server {server.capabilities()['version']} listening on {server.endpoint}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""Runs one job, top to bottom: check inputs → masks → engine → back to the plate.
+
+The same runner serves the server's worker process and in-process runs
+(``void-nuke run``, batches, farm tasks). It is resumable: quadmasks already
+built, work units already finished and result frames already written are not
+computed again, and the engines are deterministic, so a job resumed after a
+``kill -9`` ends with the same files as one that never stopped.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from void_nuke import __version__
+from void_nuke.errors import Cancelled, ImageError
+from void_nuke.exrio import Image, ImageSpec, matte_from_image, read_image, read_spec, write_image
+from void_nuke.progress import EtaClock, Progress
+from void_nuke.results import RunResult
+from void_nuke.sequences import SequencePattern
+from void_nuke.shot import Shot
+from void_nuke.versions import claim_version
+
+from . import quadmask as qm
+from .composite import composite, edit_alpha
+from .engines.base import Engine, EngineJob
+from .engines.registry import create_engine
+from .jobfiles import JobDir
+from .raster import rasterize_shapes
+
+MASK_SHARE = 0.1
+"""Share of the progress bar given to building quadmasks."""
+CACHE_BYTES = 1 << 30
+
+Report = Callable[[Progress], None]
+
+
+class FrameCache:
+    """A small LRU of decoded frames, bounded in bytes."""
+
+    def __init__(self, load: Callable[[int], Any], budget: int = CACHE_BYTES) -> None:
+        self._load = load
+        self._budget = budget
+        self._items: "OrderedDict[int, Any]" = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, frame: int) -> Any:
+        with self._lock:
+            if frame in self._items:
+                self._items.move_to_end(frame)
+                return self._items[frame]
+        value = self._load(frame)
+        size = getattr(value, "nbytes", 0) or getattr(getattr(value, "pixels", None), "nbytes", 0)
+        with self._lock:
+            self._items[frame] = value
+            self._bytes += size
+            while self._bytes > self._budget and len(self._items) > 2:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= getattr(old, "nbytes", 0) or getattr(getattr(old, "pixels", None), "nbytes", 0)
+        return value
+
+
+@dataclass
+class JobOptions:
+    preview: bool = False
+    """Stop after the quadmask and deliver it (colour preview + ``void.mask``) instead of a result."""
+
+
+@dataclass
+class JobRunner:
+    job_id: str
+    shot: Shot
+    """The shot with paths this process can read."""
+    job_dir: JobDir
+    results_dir: str
+    settings: Dict[str, Any]
+    report: Report = lambda p: None
+    check_cancel: Callable[[], None] = lambda: None
+    on_result: Callable[[int, str], None] = lambda frame, path: None
+    options: JobOptions = field(default_factory=JobOptions)
+    engines: Optional["EngineCache"] = None
+
+    def __post_init__(self) -> None:
+        self.frames: List[int] = list(self.shot.process_frames)
+        self.plate_seq = self.shot.plate_sequence
+        self.plates = FrameCache(lambda f: read_image(self.plate_seq.path(f)))
+        self.rgb = FrameCache(lambda f: self.plates(f).rgb())
+        self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
+        self.clock = EtaClock()
+
+    # -- top level -------------------------------------------------------------------------
+
+    def run(self) -> List[int]:
+        """Run every stage; return the frames delivered."""
+        self.check_inputs()
+        self.spec = read_spec(self.plate_seq.path(self.frames[0]))
+        self.build_quadmasks()
+        if self.options.preview:
+            return self.write_previews()
+        engine = (self.engines or EngineCache()).get(self.shot.engine.name, self.settings)
+        job = EngineJob(job_id=self.job_id, shot=self.shot, frames=self.frames, spec=self.spec,
+                        plate=self.rgb, quadmask=self.read_quadmask, scratch=self.job_dir.scratch,
+                        settings=self.settings)
+        units = engine.plan(job)
+        for n, unit in enumerate(units):
+            if self.job_dir.unit_done(unit.index):
+                continue
+            self.run_unit(engine, job, unit, n, len(units))
+            self.job_dir.mark_unit_done(unit.index)
+        self._emit("done", None, len(units), len(units), 1.0, "finished")
+        return self.frames
+
+    # -- stage 0: inputs -------------------------------------------------------------------
+
+    def check_inputs(self) -> None:
+        for role, seq in self.shot.inputs():
+            missing = seq.missing(self.frames)
+            if missing:
+                shown = ", ".join(str(f) for f in missing[:8]) + (" ..." if len(missing) > 8 else "")
+                raise ImageError(f"{role}: {len(missing)} frame(s) missing from {seq.pattern}: {shown}. "
+                                 "Render them, or narrow the frame range.",
+                                 detail={"role": role, "missing": missing})
+
+    # -- stage 1: quadmasks ----------------------------------------------------------------
+
+    def build_quadmasks(self) -> None:
+        sam2_seq = self.segment_prompts() if self.shot.prompts else None
+        todo = [f for f in self.frames if not os.path.isfile(self.quadmask_seq.path(f))]
+        for i, frame in enumerate(self.frames):
+            self.check_cancel()
+            if frame not in todo:
+                continue
+            remove, affected = self.mattes(frame)
+            if sam2_seq is not None:
+                remove.append(read_image(sam2_seq.path(frame)).pixels[:, :, 0].astype(np.float32))
+            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=(frame == self.frames[0]))
+            self.write_quadmask(frame, q)
+            self._emit("masks", frame, i + 1, len(self.frames), MASK_SHARE * (i + 1) / len(self.frames),
+                       f"quadmask {frame}")
+
+    def mattes(self, frame: int) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """Every remove and affected alpha for ``frame``, at the plate's data window."""
+        found: Dict[str, List[np.ndarray]] = {"remove": [], "affected": []}
+        for key, sources in (("remove", self.shot.remove), ("affected", self.shot.affected)):
+            for i, src in enumerate(sources):
+                if src.pattern is None:
+                    alpha = matte_from_image(self.plates(frame), src.channel, f"plate channel {src.channel}")
+                else:
+                    img = read_image(SequencePattern(src.pattern).path(frame))
+                    alpha = self.fit_to_plate(matte_from_image(img, src.channel, src.pattern), img.spec,
+                                              f"{key}[{i}]")
+                found[key].append(1.0 - alpha if src.invert else alpha)
+            if any(s.role == key for s in self.shot.shapes):
+                found[key].append(rasterize_shapes(self.shot.shapes, frame, self.spec, role=key))
+        return found["remove"], found["affected"]
+
+    def fit_to_plate(self, alpha: np.ndarray, spec: ImageSpec, what: str) -> np.ndarray:
+        """Place a matte on the plate's data window (mattes may have their own data window)."""
+        p = self.spec
+        if (spec.full_width, spec.full_height) != (p.full_width, p.full_height):
+            raise ImageError(f"{what}: the matte's format is {spec.full_width}x{spec.full_height} but the "
+                             f"plate's is {p.full_width}x{p.full_height}; render the matte at plate resolution")
+        if spec.data_window == p.data_window:
+            return alpha
+        out = np.zeros((p.height, p.width), np.float32)
+        x0, y0 = max(p.x, spec.x), max(p.y, spec.y)
+        x1, y1 = min(p.x + p.width, spec.x + spec.width), min(p.y + p.height, spec.y + spec.height)
+        if x1 > x0 and y1 > y0:
+            out[y0 - p.y:y1 - p.y, x0 - p.x:x1 - p.x] = alpha[y0 - spec.y:y1 - spec.y, x0 - spec.x:x1 - spec.x]
+        return out
+
+    def segment_prompts(self) -> SequencePattern:
+        """Run SAM2 on the clicked points once; its masks are cached in the job folder."""
+        seq = SequencePattern(self.job_dir.work_pattern("sam2"))
+        if not seq.missing(self.frames):
+            return seq
+        from .sam2_masks import segment
+
+        mask_prompts = {}
+        for name in self.shot.prompts.mask_shapes:
+            shape = next(s for s in self.shot.shapes if s.name == name)
+            for key in shape.keys:
+                if key.frame in self.shot.process_frames:
+                    mask_prompts[key.frame] = rasterize_shapes([shape], key.frame, self.spec) > 0.5
+
+        def progress(fraction: float, message: str) -> None:
+            self.check_cancel()
+            self._emit("masks", None, 0, len(self.frames), MASK_SHARE * 0.5 * fraction, message)
+
+        spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("Y",), dtype="float16",
+                         x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
+                         full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y)
+        for frame, mask in segment(self.frames, self.rgb, self.shot.prompts, mask_prompts, self.settings,
+                                   progress):
+            path = seq.path(frame)
+            if not os.path.isfile(path):
+                write_image(path, Image(mask.astype(np.float16)[:, :, None], spec))
+        return seq
+
+    def write_quadmask(self, frame: int, q: np.ndarray) -> None:
+        spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("Y",), dtype="float16",
+                         x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
+                         full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y)
+        write_image(self.quadmask_seq.path(frame), Image(q.astype(np.float16)[:, :, None], spec),
+                    overwrite=True)
+
+    def read_quadmask(self, frame: int) -> np.ndarray:
+        return read_image(self.quadmask_seq.path(frame)).pixels[:, :, 0].astype(np.uint8)
+
+    # -- stage 2: engine and paste-back ----------------------------------------------------
+
+    def run_unit(self, engine: Engine, job: EngineJob, unit: Any, n: int, count: int) -> None:
+        base = MASK_SHARE + (1.0 - MASK_SHARE) * n / count
+        share = (1.0 - MASK_SHARE) / count
+
+        def progress(fraction: float, message: str) -> None:
+            self.check_cancel()
+            self._emit("engine", None, n, count, base + share * min(max(fraction, 0.0), 1.0), message)
+
+        pending = [f for f in unit.frames if not os.path.isfile(self.result_path(f))]
+        if not pending:
+            return
+        for frame, rgb in engine.run(job, unit, progress):
+            path = self.result_path(frame)
+            if not os.path.isfile(path):
+                self.write_result(engine, frame, rgb, path)
+            self.on_result(frame, path)
+            self._emit("engine", frame, n, count, base + share * (unit.frames.index(frame) + 1) / len(unit.frames),
+                       f"frame {frame}")
+
+    def result_path(self, frame: int) -> str:
+        return os.path.join(self.results_dir, self.shot.result_name(frame))
+
+    def write_result(self, engine: Engine, frame: int, rgb: np.ndarray, path: str) -> None:
+        q = self.read_quadmask(frame)
+        alpha = edit_alpha(q, self.shot.masks.feather)
+        extra = {"void.mask": qm.mask_layer(q)} if self.shot.output.mask_layer else None
+        result = composite(self.plates(frame), rgb, alpha, extra, self.metadata(engine, frame, q))
+        write_image(path, result, compression=self.shot.output.compression)
+
+    def metadata(self, engine: Engine, frame: int, q: np.ndarray) -> Dict[str, Any]:
+        e = self.shot.engine
+        attrs: Dict[str, Any] = {
+            "void:job_id": self.job_id, "void:version": __version__, "void:prompt": self.shot.prompt,
+            "void:seed": e.seed, "void:steps": e.steps, "void:guidance": float(e.guidance),
+            "void:passes": e.passes, "void:source_frame": frame,
+            "void:source_file": os.path.basename(self.plate_seq.path(frame)),
+        }
+        attrs.update(engine.metadata())
+        for key, value in qm.quadmask_stats(q).items():
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                attrs[f"void:mask.{key}"] = value
+        return attrs
+
+    # -- preview ----------------------------------------------------------------------------
+
+    def write_previews(self) -> List[int]:
+        """Deliver the quadmask as colour (R, G, B) plus ``void.mask``, one frame per plate frame."""
+        spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("R", "G", "B", "void.mask"),
+                         dtype="float16", x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
+                         full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y,
+                         attributes={"void:job_id": self.job_id, "void:preview": "quadmask"})
+        for i, frame in enumerate(self.frames):
+            self.check_cancel()
+            path = self.result_path(frame)
+            if not os.path.isfile(path):
+                q = self.read_quadmask(frame)
+                colour = (qm.quadmask_to_color(q).astype(np.float32) / 255.0) ** 2.2
+                pixels = np.concatenate([colour, qm.mask_layer(q)[:, :, None]], axis=2).astype(np.float16)
+                write_image(path, Image(pixels, spec), compression=self.shot.output.compression)
+            self.on_result(frame, path)
+            self._emit("engine", frame, i + 1, len(self.frames),
+                       MASK_SHARE + (1 - MASK_SHARE) * (i + 1) / len(self.frames), f"preview {frame}")
+        return self.frames
+
+    def _emit(self, stage: str, frame: Optional[int], done: int, total: int, fraction: float,
+              message: str) -> None:
+        self.report(Progress(self.job_id, stage, frame, done, total, round(fraction, 4),
+                             self.clock.eta(fraction), message))
+
+
+class EngineCache:
+    """Keeps one loaded engine between jobs; loading VOID takes a while."""
+
+    def __init__(self) -> None:
+        self._key: Optional[Tuple[str, str]] = None
+        self._engine: Optional[Engine] = None
+
+    def get(self, name: str, settings: Dict[str, Any]) -> Engine:
+        key = (name, repr(sorted((k, repr(v)) for k, v in settings.items())))
+        if self._key != key:
+            self.release()
+            self._engine = create_engine(name, settings)
+            self._key = key
+        assert self._engine is not None
+        return self._engine
+
+    def release(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine, self._key = None, None
+
+
+def default_work_dir() -> str:
+    base = os.environ.get("VOID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "void-nuke")
+    return os.path.join(base, "jobs")
+
+
+def new_job_id(shot: Shot) -> str:
+    return f"{shot.name}-{uuid.uuid4().hex[:8]}"
+
+
+def run_shot_local(shot: Shot, job_id: Optional[str] = None, on_progress: Optional[Report] = None,
+                   cancel_event: Optional[threading.Event] = None, version: Optional[str] = None,
+                   settings: Optional[Dict[str, Any]] = None, work_dir: Optional[str] = None,
+                   preview: bool = False) -> RunResult:
+    """Run ``shot`` in this process and write results into a new version folder.
+
+    ``version`` names the folder (``v003``) instead of the next free one; farm
+    tasks of one shot use it to land in one folder. Existing frames are never
+    overwritten.
+    """
+    from .settings import ServerSettings
+
+    job_id = job_id or new_job_id(shot)
+    work_dir = work_dir or default_work_dir()
+    job_dir = JobDir.create(work_dir, job_id)
+    job_dir.save_shot(shot.to_dict())
+    if version:
+        version_dir = os.path.join(shot.output.directory, version)
+        os.makedirs(version_dir, exist_ok=True)
+    else:
+        version_dir = claim_version(shot.output.directory, job_id)
+
+    def check_cancel() -> None:
+        if cancel_event is not None and cancel_event.is_set():
+            raise Cancelled()
+
+    runner = JobRunner(job_id=job_id, shot=shot, job_dir=job_dir, results_dir=version_dir,
+                       settings=settings or ServerSettings(data_dir=work_dir).engine_settings(),
+                       report=on_progress or (lambda p: None), check_cancel=check_cancel,
+                       options=JobOptions(preview=preview))
+    frames = runner.run()
+    return RunResult(job_id=job_id, version_dir=version_dir, frames=frames)
+

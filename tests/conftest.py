@@ -1,0 +1,26 @@
+"""Fixtures shared by every test folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # Qt aborts without a platform; never use an empty value
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's shared reference folder beside the repository (absent in a user's clone)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present beside the repository")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs keep job state under VOID_CACHE_DIR; never in the user's home."""
+    monkeypatch.setenv("VOID_CACHE_DIR", str(tmp_path_factory.mktemp("void-cache")))

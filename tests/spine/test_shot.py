@@ -1,0 +1,113 @@
+"""The shot model validates on construction and round-trips through every format."""
+from __future__ import annotations
+
+import json
+
+import msgpack
+import pytest
+
+from void_nuke.errors import ShotError
+from void_nuke.sequences import FrameRange, SequencePattern
+from void_nuke.shapes import ControlPoint, Shape, ShapeKey
+from void_nuke.shot import Shot
+
+
+def base(**over):
+    data = {"plate": "/plates/sh010.####.exr", "frames": "1001-1010", "remove": "/plates/rm.%04d.exr",
+            "output": "/out/sh010"}
+    data.update(over)
+    return data
+
+
+def square(name="box", role="remove", frame=1001):
+    pts = [ControlPoint.corner(x, y) for x, y in ((10, 10), (30, 10), (30, 30), (10, 30))]
+    return Shape(name, role, (ShapeKey(frame, tuple(pts)),))
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"plate": "/plates/sh010.exr"}, "plate"),
+    ({"frames": "1001-1005,1010"}, "frames"),
+    ({"frames": "1010-1001x"}, "frames"),
+    ({"engine": {"name": "magic"}}, "engine.name"),
+    ({"engine": {"steps": 0}}, "engine.steps"),
+    ({"engine": {"passes": 3}}, "engine.passes"),
+    ({"engine": {"steps": True}}, "engine.steps"),
+    ({"masks": {"feather": -1}}, "masks.feather"),
+    ({"output": {"directory": "/o", "compression": "jpeg"}}, "output.compression"),
+    ({"handles": [-1, 0]}, "handles"),
+    ({"remove": [], "shapes": []}, "remove"),
+    ({"colour": "x"}, "colour"),
+])
+def test_invalid_fields_are_named(over, field):
+    with pytest.raises(ShotError) as err:
+        Shot.from_dict(base(**over))
+    assert err.value.field == field
+    assert field in str(err.value)
+
+
+def test_defaults_and_derived_values():
+    shot = Shot.from_dict(base(handles=2))
+    assert shot.name == "sh010"
+    assert shot.process_frames == FrameRange(999, 1012)
+    assert shot.output_name == "sh010"
+    assert shot.result_name(1001) == "sh010.1001.exr"
+    assert [r for r, _ in shot.inputs()] == ["plate", "remove/0"]
+
+
+@pytest.mark.parametrize("ext", [".toml", ".json", ".yaml"])
+def test_file_round_trip_keeps_every_field(tmp_path, ext):
+    shot = Shot.from_dict(base(prompt="An empty street.", affected=["/plates/aff.####.exr"],
+                               engine={"name": "void", "steps": 30, "seed": 7, "options": {"fps_mode": "12fps"}},
+                               prompts={"points": [{"frame": 1003, "x": 5.5, "y": 6.0, "positive": False}]}),
+                          ).with_changes(shapes=(square(),))
+    path = str(tmp_path / f"shot{ext}")
+    shot.save(path)
+    assert Shot.load(path) == shot
+    assert Shot.from_dict(msgpack.unpackb(msgpack.packb(shot.to_dict()))) == shot
+    assert Shot.from_dict(json.loads(json.dumps(shot.to_dict()))).fingerprint() == shot.fingerprint()
+
+
+def test_relative_paths_resolve_against_the_shot_file(tmp_path):
+    (tmp_path / "shots").mkdir()
+    path = tmp_path / "shots" / "a.toml"
+    path.write_text('plate = "plates/a.####.exr"\nframes = "1-3"\nremove = ["m/a.%04d.exr"]\noutput = "out"\n')
+    shot = Shot.load(str(path))
+    assert shot.plate == str(tmp_path / "shots" / "plates" / "a.####.exr")
+    assert shot.remove[0].pattern == str(tmp_path / "shots" / "m" / "a.%04d.exr")
+    assert shot.output.directory == str(tmp_path / "shots" / "out")
+
+
+def test_broken_files_name_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("plate = [unclosed")
+    with pytest.raises(ShotError, match="bad.toml is not valid TOML"):
+        Shot.load(str(path))
+    (tmp_path / "shot.txt").write_text("plate = 1")
+    with pytest.raises(ShotError, match="use a .toml"):
+        Shot.load(str(tmp_path / "shot.txt"))
+
+
+def test_with_inputs_and_paths_rewrite_every_file():
+    shot = Shot.from_dict(base(affected=[{"channel": "mask.affected"}]))
+    moved = shot.with_inputs({"plate": "/job/plate.%04d.exr", "remove/0": "/job/remove0.%04d.exr"})
+    assert moved.plate == "/job/plate.%04d.exr" and moved.remove[0].pattern == "/job/remove0.%04d.exr"
+    assert moved.affected[0].pattern is None and moved.affected[0].channel == "mask.affected"
+    mapped = shot.with_paths(lambda p: p.replace("/plates", "/mnt/plates").replace("/out", "/mnt/out"))
+    assert mapped.plate.startswith("/mnt/plates") and mapped.output.directory == "/mnt/out/sh010"
+
+
+def test_clicks_outside_the_range_are_refused():
+    with pytest.raises(ShotError, match="outside the frame range"):
+        Shot.from_dict(base(prompts={"points": [{"frame": 2000, "x": 1, "y": 1}]}))
+
+
+def test_sequence_patterns_follow_nuke_padding():
+    assert SequencePattern("/p/a.####.exr").path(1001) == "/p/a.1001.exr"
+    assert SequencePattern("/p/a.#####.exr").path(7) == "/p/a.00007.exr"
+    assert SequencePattern("/p/a.%04d.exr").path(12) == "/p/a.0012.exr"
+    assert SequencePattern("/p/a.%04d.exr").nuke_pattern() == "/p/a.####.exr"
+    with pytest.raises(ShotError, match="no frame number"):
+        SequencePattern("/p/a.exr")
+    assert list(FrameRange.parse("1001-1003")) == [1001, 1002, 1003]
+    with pytest.raises(ShotError, match="gaps"):
+        FrameRange.parse("1-3,5")

@@ -1,0 +1,251 @@
+"""The client library: submit a shot, stream frames, follow progress, collect results.
+
+No Nuke needed. A ``Client`` owns one DEALER socket and must be used from one
+thread at a time (ZeroMQ sockets are not thread-safe); make one per thread.
+
+Results are written atomically into a new version folder of the shot's output
+directory (``v001``, ``v002``...), never over an earlier file. A client that
+went away re-attaches by job id and receives only the frames it lacks.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import zmq
+
+from .errors import Cancelled, ServerUnreachable, VoidError
+from .exrio import read_image, write_image
+from .progress import EtaClock, Progress
+from .protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, ERROR, FRAME, HEARTBEAT, HELLO, PROGRESS,
+                       PROTOCOL_VERSION, RELEASE, RESULT, STATUS, SUBMIT, Message, Sequencer, decode, encode,
+                       image_body, image_from_message)
+from .results import RunResult
+from .shot import Shot, check_job_id
+from .versions import claim_version, find_job_version
+
+DEFAULT_SERVER = os.environ.get("VOID_SERVER", "tcp://127.0.0.1:5557")
+ProgressCallback = Callable[[Progress], None]
+
+
+def new_job_id(shot: Shot) -> str:
+    """A fresh job id: the shot name plus a random suffix."""
+    base = "".join(c if c.isalnum() or c in "._-" else "-" for c in shot.name)[:48] or "job"
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+class Client:
+    def __init__(self, server: str = DEFAULT_SERVER, timeout: float = 30.0, heartbeat_s: float = 2.0,
+                 curve_server_key: Optional[bytes] = None, curve_client_cert: Optional[str] = None) -> None:
+        """``timeout``: seconds of silence from the server before giving up."""
+        self.server = server
+        self.timeout = timeout
+        self.heartbeat_s = heartbeat_s
+        self.seq = Sequencer()
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        if curve_server_key:
+            self._enable_curve(curve_server_key, curve_client_cert)
+        self.sock.connect(server)
+
+    def _enable_curve(self, server_key: bytes, client_cert: Optional[str]) -> None:
+        import zmq.auth
+
+        if client_cert:
+            public, secret = zmq.auth.load_certificate(client_cert)
+        else:
+            public, secret = zmq.curve_keypair()
+        self.sock.curve_serverkey = server_key
+        self.sock.curve_publickey = public
+        self.sock.curve_secretkey = secret
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- messaging -----------------------------------------------------------------------
+
+    def send(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
+             buffers: Optional[List[Any]] = None) -> int:
+        seq = self.seq.next()
+        self.sock.send_multipart(encode(Message(kind, job, body or {}, buffers or [], seq)), copy=False)
+        return seq
+
+    def receive(self, timeout: float) -> Optional[Message]:
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        return decode(self.sock.recv_multipart(copy=False))
+
+    def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None) -> Message:
+        """Send a request and wait for its reply; an ERROR reply is raised."""
+        seq = self.send(kind, job, body)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            msg = self.receive(max(0.0, left)) if left > 0 else None
+            if msg is None:
+                raise ServerUnreachable(f"no answer from {self.server} within {self.timeout:g} s; is "
+                                        "void-server running there, and is the address right?")
+            if msg.re == seq:
+                if msg.type == ERROR:
+                    raise msg.error()
+                return msg
+
+    # -- simple requests -----------------------------------------------------------------
+
+    def hello(self) -> Dict[str, Any]:
+        """The server's capabilities: version, engines, GPU, limits, queue length."""
+        return self.request(HELLO, body={"client": "void-nuke", "protocol": PROTOCOL_VERSION}).body
+
+    def status(self, job_id: Optional[str] = None) -> Dict[str, Any]:
+        """A job's state, or the server's health and recent jobs when ``job_id`` is None."""
+        return self.request(STATUS, job_id).body
+
+    def cancel(self, job_id: str) -> Dict[str, Any]:
+        return self.request(CANCEL, job_id).body
+
+    def release(self) -> Dict[str, Any]:
+        """Ask the server to free its loaded models (GPU memory) while idle."""
+        return self.request(RELEASE).body
+
+    # -- running a shot ------------------------------------------------------------------
+
+    def run(self, shot: Shot, job_id: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+            cancel_event: Optional[threading.Event] = None, transfer: str = "pixels",
+            preview: bool = False) -> RunResult:
+        """Submit ``shot``, upload its frames, wait, and write the results. Blocking.
+
+        Submitting the same shot again with the same ``job_id`` continues the
+        job (already uploaded or received frames are not sent again).
+        """
+        job_id = check_job_id(job_id or new_job_id(shot))
+        report = on_progress or (lambda p: None)
+        caps = self.hello()
+        engine = (caps.get("engines") or {}).get(shot.engine.name) or {}
+        if not engine.get("available", False):
+            raise VoidError(f"the server at {self.server} cannot run the {shot.engine.name} engine: "
+                            f"{engine.get('reason') or 'not installed there'}", code="engine_unavailable")
+        version_dir = None
+        have: List[int] = []
+        if transfer == "pixels":
+            version_dir = claim_version(shot.output.directory, job_id)
+            have = [f for f in shot.process_frames if os.path.isfile(os.path.join(version_dir, shot.result_name(f)))]
+        reply = self.request(SUBMIT, job_id, {"shot": shot.to_dict(), "transfer": transfer, "preview": preview,
+                                              "stream": True, "have": have})
+        if reply.body.get("state") == "receiving":
+            self._upload(job_id, shot, reply.body.get("need") or [], int(reply.body.get("credit", 4)),
+                         report, cancel_event)
+            self.request(COMMIT, job_id)
+        if version_dir is None:
+            version_dir = os.path.join(shot.output.directory, str(reply.body.get("version", "")))
+        return self._follow(job_id, version_dir, shot.result_name, shot.output.compression, have,
+                            int(reply.body.get("credit", 4)), len(shot.process_frames), report, cancel_event)
+
+    def attach(self, job_id: str, out_dir: str, on_progress: Optional[ProgressCallback] = None,
+               cancel_event: Optional[threading.Event] = None) -> RunResult:
+        """Re-attach to a job by id: wait for it and write the frames not yet in ``out_dir``."""
+        status = self.status(job_id)
+        name, padding = status["output_name"], int(status["padding"])
+
+        def result_name(frame: int) -> str:
+            return f"{name}.{frame:0{padding}d}.exr"
+
+        if status.get("transfer") == "paths":
+            version_dir = os.path.join(out_dir, str(status.get("version", "")))
+            have: List[int] = []
+        else:
+            version_dir = find_job_version(out_dir, job_id) or claim_version(out_dir, job_id)
+            have = [f for f in status.get("results", []) if os.path.isfile(os.path.join(version_dir, result_name(f)))]
+        reply = self.request(ATTACH, job_id, {"have": have})
+        credit = int(reply.body.get("credit", 4))
+        return self._follow(job_id, version_dir, result_name, str(status.get("compression", "zip")), have,
+                            credit, int(status.get("total", 0)),
+                            on_progress or (lambda p: None), cancel_event)
+
+    def _upload(self, job_id: str, shot: Shot, need: List[List[Any]], credits: int,
+                report: ProgressCallback, cancel_event: Optional[threading.Event]) -> None:
+        """Send the frames the server lacks, at most ``credits`` unacknowledged at a time."""
+        patterns = dict(shot.inputs())
+        todo: List[Tuple[str, int]] = [(str(r), int(f)) for r, f in need]
+        total, acked, in_flight = len(todo), 0, 0
+        clock = EtaClock()
+        heard = time.monotonic()
+        while todo or in_flight:
+            if cancel_event is not None and cancel_event.is_set():
+                self.request(CANCEL, job_id)
+                raise Cancelled()
+            while todo and in_flight < credits:
+                role, frame = todo.pop(0)
+                image = read_image(patterns[role].path(frame))
+                self.send(FRAME, job_id, image_body(image.spec, role=role, frame=frame), [image.pixels])
+                in_flight += 1
+            msg = self.receive(self.heartbeat_s)
+            if msg is None:
+                if time.monotonic() - heard > self.timeout:
+                    raise ServerUnreachable(f"{self.server} stopped acknowledging frames; resubmit with job id "
+                                            f"{job_id} to continue the upload")
+                continue
+            heard = time.monotonic()
+            if msg.type == ERROR:
+                raise msg.error()
+            if msg.type == CREDIT:
+                n = int(msg.body.get("n", 1))
+                in_flight -= n
+                acked += n
+                fraction = acked / max(1, total)
+                report(Progress(job_id, "upload", None, acked, total, 0.0, clock.eta(fraction),
+                                f"uploaded {acked}/{total} frames"))
+
+    def _follow(self, job_id: str, version_dir: str, result_name: Callable[[int], str], compression: str,
+                have: List[int], credits: int, total: int, report: ProgressCallback,
+                cancel_event: Optional[threading.Event]) -> RunResult:
+        """Receive PROGRESS and RESULT messages until DONE; write each result atomically."""
+        self.send(CREDIT, job_id, {"n": credits})
+        written = set(have)
+        heard = last_beat = time.monotonic()
+        cancel_sent = False
+        while True:
+            if cancel_event is not None and cancel_event.is_set() and not cancel_sent:
+                self.send(CANCEL, job_id)
+                cancel_sent = True
+            msg = self.receive(0.2)
+            now = time.monotonic()
+            if now - last_beat >= self.heartbeat_s:
+                self.send(HEARTBEAT, job_id)
+                last_beat = now
+            if msg is None:
+                if now - heard > self.timeout:
+                    raise ServerUnreachable(f"lost contact with {self.server}; the job keeps running there. "
+                                            f"Re-attach with: void-nuke attach {job_id} --out <folder>")
+                continue
+            heard = now
+            if msg.job not in (None, job_id):
+                continue
+            if msg.type == RESULT:
+                frame = int(msg.body["frame"])
+                path = os.path.join(version_dir, result_name(frame))
+                if not os.path.exists(path):
+                    write_image(path, image_from_message(msg), compression=compression)
+                written.add(frame)
+                self.send(CREDIT, job_id, {"n": 1, "ack": frame})
+                report(Progress(job_id, "download", frame, len(written), total,
+                                len(written) / max(1, total), None, f"wrote {os.path.basename(path)}"))
+            elif msg.type == PROGRESS:
+                report(Progress.from_dict(msg.body))
+            elif msg.type == ERROR:
+                raise msg.error()
+            elif msg.type == DONE:
+                state = msg.body.get("state")
+                if state == "cancelled":
+                    raise Cancelled(f"job {job_id} was cancelled")
+                if state != "done":
+                    raise VoidError.from_dict(msg.body.get("error") or {"message": f"job {job_id} {state}"})
+                return RunResult(job_id, version_dir, sorted(msg.body.get("frames", [])), state)
