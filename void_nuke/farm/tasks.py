@@ -1,0 +1,176 @@
+"""The CPU tasks around a farm render: prepare (before) and publish (after).
+
+``prepare`` catches export mistakes on a cheap machine before a GPU is booked:
+every plate and matte frame exists, its header reads, mattes share the plate's
+format and carry the matte channel, the plate's format does not change mid-shot.
+It then makes the shot's version folder, so every render task of the shot finds
+it. ``publish`` checks that every frame was delivered and writes a manifest
+beside the frames; a version with a manifest is complete.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, List, Optional
+
+from .. import __version__
+from ..atomic import atomic_write_bytes
+from ..errors import ImageError, VoidError
+from ..exrio import ImageSpec, read_spec
+from ..sequences import SequencePattern
+from ..shot import Shot
+from ..versions import OWNER_FILE
+from .plan import check_version, result_pattern
+
+MANIFEST_SUFFIX = ".publish.json"
+
+
+@dataclass
+class PrepareReport:
+    version_dir: str
+    frames: int
+    inputs: List[str] = field(default_factory=list)
+    already_delivered: List[int] = field(default_factory=list)
+    preview_dir: Optional[str] = None
+
+
+def _shown(frames: List[int]) -> str:
+    return ", ".join(str(f) for f in frames[:8]) + (" ..." if len(frames) > 8 else "")
+
+
+def check_inputs(shot: Shot) -> List[str]:
+    """Raise ``ImageError`` naming the first problem with the shot's input frames.
+
+    Returns the input sequences checked.
+    """
+    frames = list(shot.process_frames)
+    inputs = shot.inputs()
+    for role, seq in inputs:
+        missing = seq.missing(frames)
+        if missing:
+            raise ImageError(f"{role}: {len(missing)} frame(s) missing from {seq.pattern}: {_shown(missing)}. "
+                             "Render them, or narrow the frame range.", detail={"role": role, "missing": missing})
+    plate_seq = shot.plate_sequence
+    first = read_spec(plate_seq.path(frames[0]))
+    for frame in frames:
+        spec = read_spec(plate_seq.path(frame))
+        if spec.display_window != first.display_window:
+            raise ImageError(f"plate: frame {frame} has format {_format(spec)} but frame {frames[0]} has "
+                             f"{_format(first)}; a shot must keep one format")
+    channels = {f"remove/{i}": m.channel for i, m in enumerate(shot.remove)}
+    channels.update({f"affected/{i}": m.channel for i, m in enumerate(shot.affected)})
+    for role, seq in inputs[1:]:
+        for frame in frames:
+            _check_matte(role, seq, frame, channels.get(role), first)
+    for role, channel in channels.items():
+        if not any(r == role for r, _ in inputs) and channel not in first.channels:
+            raise ImageError(f"{role}: the plate has no channel {channel!r} (it has "
+                             f"{', '.join(first.channels)}); export the matte into the plate or name "
+                             "another channel")
+    return [seq.pattern for _, seq in inputs]
+
+
+def _format(spec: ImageSpec) -> str:
+    return f"{spec.full_width}x{spec.full_height}"
+
+
+def _check_matte(role: str, seq: SequencePattern, frame: int, channel: Optional[str], plate: ImageSpec) -> None:
+    path = seq.path(frame)
+    spec = read_spec(path)
+    if spec.display_window != plate.display_window:
+        raise ImageError(f"{role}: {path} has format {_format(spec)} but the plate is {_format(plate)}; "
+                         "render the matte at plate resolution")
+    if channel is not None:
+        if channel not in spec.channels:
+            raise ImageError(f"{role}: {path} has no channel {channel!r} (it has {', '.join(spec.channels)})")
+    elif "A" not in spec.channels and len(spec.channels) != 1:
+        raise ImageError(f"{role}: {path} has channels {', '.join(spec.channels)} but no alpha; name the "
+                         "matte channel in the shot file")
+
+
+def version_dir(shot: Shot, version: str) -> str:
+    return os.path.join(shot.output.directory, version)
+
+
+def ensure_version(shot: Shot, version: str) -> str:
+    """Make ``OUT/<version>`` if the submission did not claim it already."""
+    path = version_dir(shot, check_version(version))
+    try:
+        os.makedirs(shot.output.directory, exist_ok=True)
+        os.mkdir(path)
+    except FileExistsError:
+        return path
+    except OSError as exc:
+        raise VoidError(f"cannot create the version folder {path}: {exc.strerror or exc}; check that the "
+                        "output folder is mounted and writable on this machine") from None
+    atomic_write_bytes(os.path.join(path, OWNER_FILE), f"{shot.name}-farm".encode("utf-8"))
+    return path
+
+
+def prepare_shot(shot: Shot, version: str, preview: bool = False,
+                 on_progress: Optional[Callable[[Any], None]] = None) -> PrepareReport:
+    """Validate the shot's inputs, make its version folder, optionally preview its quadmask."""
+    inputs = check_inputs(shot)
+    path = ensure_version(shot, version)
+    frames = list(shot.process_frames)
+    done = delivered_frames(shot, path)
+    report = PrepareReport(version_dir=path, frames=len(frames), inputs=inputs, already_delivered=done)
+    if preview:
+        report.preview_dir = write_preview(shot, version, on_progress)
+    return report
+
+
+def write_preview(shot: Shot, version: str, on_progress: Optional[Callable[[Any], None]] = None) -> str:
+    """The quadmask as colour frames in ``OUT/quadmask/<version>`` (runs the mask stage in-process)."""
+    try:
+        from void_server.runner import run_shot_local
+    except ImportError:
+        raise VoidError("a quadmask preview needs the server parts on this machine: "
+                        "pip install 'void-nuke[server]'") from None
+    preview_shot = shot.with_changes(output=replace(shot.output, mask_layer=False,
+                                                    directory=os.path.join(shot.output.directory, "quadmask")))
+    result = run_shot_local(preview_shot, job_id=f"{shot.name}-quadmask-{version}", on_progress=on_progress,
+                            version=version, preview=True)
+    return result.version_dir
+
+
+def delivered_frames(shot: Shot, folder: str) -> List[int]:
+    """The shot's frames whose result file is in ``folder``."""
+    return [f for f in shot.process_frames if os.path.isfile(os.path.join(folder, shot.result_name(f)))]
+
+
+def manifest_path(shot: Shot, version: str) -> str:
+    return os.path.join(version_dir(shot, version), shot.output_name + MANIFEST_SUFFIX)
+
+
+def publish_shot(shot: Shot, version: str) -> str:
+    """Check that every frame is delivered, then write the version's manifest; return its path.
+
+    Publishing again a complete version leaves the first manifest in place.
+    """
+    path = version_dir(shot, check_version(version))
+    frames = list(shot.process_frames)
+    delivered = set(delivered_frames(shot, path))
+    missing = [f for f in frames if f not in delivered]
+    if missing:
+        raise VoidError(f"{shot.name} {version}: {len(missing)} of {len(frames)} frame(s) not delivered to "
+                        f"{path}: {_shown(missing)}. Re-run the failed render tasks, then publish again.",
+                        code="incomplete", detail={"missing": missing})
+    target = manifest_path(shot, version)
+    if os.path.isfile(target):
+        return target
+    manifest: Dict[str, Any] = {
+        "shot": shot.name, "version": version, "frames": str(shot.process_frames), "count": len(frames),
+        "files": os.path.join(path, result_pattern(shot)),
+        "engine": shot.engine.name, "fingerprint": shot.fingerprint(),
+        "published_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(), "void_nuke": __version__,
+    }
+    try:
+        atomic_write_bytes(target, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    except FileExistsError:  # another publish task won the race
+        pass
+    return target
