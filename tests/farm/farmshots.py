@@ -1,11 +1,10 @@
-"""A tiny EXR shot on disk, and shot lists that point at it."""
+"""A tiny EXR shot on disk, and shot lists that point at it (helpers for the farm tests)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import List
 
 import numpy as np
-import pytest
 
 from void_nuke.exrio import Image, make_spec, write_image
 
@@ -34,12 +33,3 @@ def shot_list_toml(names: List[str], frames: str = f"{FIRST}-{LAST}") -> str:
                       f'remove = "plates/{n}_remove.####.exr"\n' for n in names)
     return (f'[defaults]\nframes = "{frames}"\nengine = {{ name = "classic" }}\n'
             f'output = {{ directory = "renders" }}\n{entries}')
-
-
-@pytest.fixture
-def tiny_shots(tmp_path: Path) -> Path:
-    """``tmp_path/shots.toml`` listing two tiny shots, sh010 and sh020, with their plates."""
-    for name in ("sh010", "sh020"):
-        write_tiny_shot(tmp_path / "plates", name)
-    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010", "sh020"]))
-    return tmp_path / "shots.toml"

@@ -1,0 +1,225 @@
+"""Batch runs: shot lists, concurrency, server choice, failures that do not stop the others."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from void_nuke.batch import BatchReport, ShotOutcome, load_shot_list, merge_tables, run_batch, shots_from_dict
+from void_nuke.cli import main
+from void_nuke.errors import Cancelled, ImageError, ShotError
+from void_nuke.progress import Progress
+from void_nuke.results import RunResult
+from void_nuke.shot import Shot
+
+from farmshots import shot_list_toml, write_tiny_shot
+
+
+def _shot(name: str, out: str = "/tmp/out") -> Shot:
+    return Shot.from_dict({"name": name, "plate": f"/plates/{name}.####.exr", "frames": "1-3",
+                           "remove": f"/plates/{name}_m.####.exr", "output": out})
+
+
+# -- shot lists ---------------------------------------------------------------------------------
+
+def test_defaults_merge_under_each_shot_and_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    (tmp_path / "list.toml").write_text("""
+[defaults]
+frames = "1001-1010"
+engine = { name = "classic", steps = 12, options = { radius = 3 } }
+output = "renders"
+masks = { feather = 4.0 }
+
+[[shots]]
+plate = "plates/a.####.exr"
+remove = "plates/a_m.####.exr"
+
+[[shots]]
+name = "b"
+plate = "/abs/b.####.exr"
+remove = "plates/b_m.####.exr"
+frames = "1-5"
+engine = { seed = 7, options = { iterations = 2 } }
+output = { name = "b_clean" }
+""")
+    a, b = load_shot_list(str(tmp_path / "list.toml"))
+    assert a.plate == str(tmp_path / "plates" / "a.####.exr")
+    assert a.output.directory == str(tmp_path / "renders")
+    assert (a.engine.steps, a.engine.seed, a.engine.options) == (12, 42, {"radius": 3})
+    assert a.masks.feather == 4.0
+    assert b.plate == "/abs/b.####.exr" and str(b.frames) == "1-5"
+    assert (b.engine.name, b.engine.steps, b.engine.seed) == ("classic", 12, 7)
+    assert b.engine.options == {"radius": 3, "iterations": 2}  # tables merge key by key
+    assert b.output.directory == str(tmp_path / "renders") and b.output.name == "b_clean"
+
+
+def test_yaml_and_json_lists_read_the_same(tmp_path: Path) -> None:
+    data = {"defaults": {"frames": "1-4", "output": "out"},
+            "shots": [{"plate": "p/x.####.exr", "remove": "p/x_m.####.exr"}]}
+    (tmp_path / "l.json").write_text(json.dumps(data))
+    import yaml
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(data))
+    from_json = load_shot_list(str(tmp_path / "l.json"))
+    from_yaml = load_shot_list(str(tmp_path / "l.yaml"))
+    assert [s.to_dict() for s in from_json] == [s.to_dict() for s in from_yaml]
+    assert from_json[0].plate == str(tmp_path / "p" / "x.####.exr")
+
+
+def test_a_single_shot_file_is_a_list_of_one(tmp_path: Path) -> None:
+    _shot("solo", str(tmp_path / "o")).save(str(tmp_path / "solo.toml"))
+    shots = load_shot_list(str(tmp_path / "solo.toml"))
+    assert [s.name for s in shots] == ["solo"]
+
+
+def test_list_errors_name_the_entry_and_field() -> None:
+    data = {"defaults": {"frames": "1-4", "output": "out"},
+            "shots": [{"plate": "a.####.exr", "remove": "m.####.exr"},
+                      {"name": "bad", "plate": "b.####.exr", "remove": "m.####.exr", "engine": {"steps": 0}}]}
+    with pytest.raises(ShotError, match=r"shots\[1\] \(bad\)\.engine\.steps"):
+        shots_from_dict(data, "/base")
+    with pytest.raises(ShotError, match="unique"):
+        shots_from_dict({"shots": [{"plate": "a.####.exr", "frames": "1", "remove": "m.####.exr",
+                                    "output": "o"}] * 2}, "/base")
+    with pytest.raises(ShotError, match="at least one shot"):
+        shots_from_dict({"defaults": {}}, "/base")
+    with pytest.raises(ShotError, match="unknown key"):
+        shots_from_dict({"shot": []}, "/base")
+
+
+def test_merge_tables_replaces_lists_and_leaves_inputs_alone() -> None:
+    base = {"remove": ["a"], "engine": {"name": "classic", "options": {"x": 1}}}
+    over = {"remove": ["b"], "engine": {"options": {"y": 2}}}
+    merged = merge_tables(base, over)
+    assert merged == {"remove": ["b"], "engine": {"name": "classic", "options": {"x": 1, "y": 2}}}
+    assert base["engine"]["options"] == {"x": 1}
+
+
+# -- running with an injected runner --------------------------------------------------------------
+
+class FakeRunner:
+    """Records concurrency; fails the shots named in ``fail``."""
+
+    def __init__(self, fail: Dict[str, Exception], delay: float = 0.05) -> None:
+        self.fail = fail
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.calls: List[tuple] = []
+
+    def __call__(self, shot: Shot, job_id: str, server: Optional[str], on_progress: Any,
+                 cancel: threading.Event) -> RunResult:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.calls.append((shot.name, job_id, server, threading.current_thread().name))
+        try:
+            on_progress(Progress(job_id, "engine", 1, 1, 2, 0.5, None, "half"))
+            time.sleep(self.delay)
+            if shot.name in self.fail:
+                raise self.fail[shot.name]
+            return RunResult(job_id=job_id, version_dir=f"/out/{shot.name}/v001", frames=[1, 2, 3])
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_failures_do_not_stop_the_other_shots() -> None:
+    shots = [_shot(n) for n in ("a", "b", "c", "d", "e")]
+    runner = FakeRunner({"b": ImageError("plate: 3 frame(s) missing"), "d": RuntimeError("boom")})
+    seen: List[str] = []
+    report = run_batch(shots, jobs=2, runner=runner, on_progress=lambda s, p: seen.append(s.name))
+    assert [o.shot.name for o in report.outcomes] == ["a", "b", "c", "d", "e"]
+    assert [o.status for o in report.outcomes] == ["done", "failed", "done", "failed", "done"]
+    assert report.outcomes[1].error == "plate: 3 frame(s) missing"
+    assert report.outcomes[3].error == "RuntimeError: boom"
+    assert report.outcomes[0].frames == 3 and report.outcomes[0].version_dir == "/out/a/v001"
+    assert report.exit_code == 1
+    assert sorted(seen) == ["a", "b", "c", "d", "e"]
+    assert runner.peak <= 2
+    table = report.table()
+    assert "3 of 5 shot(s) done, 2 not done" in table
+    assert "RuntimeError: boom" in table and "/out/c/v001" in table
+
+
+def test_concurrency_limit_holds_and_each_thread_runs_several_shots() -> None:
+    runner = FakeRunner({}, delay=0.02)
+    report = run_batch([_shot(f"s{i}") for i in range(8)], jobs=3, runner=runner)
+    assert report.exit_code == 0
+    assert runner.peak <= 3
+    assert len({c[3] for c in runner.calls}) <= 3
+    assert len({c[1] for c in runner.calls}) == 8  # a fresh job id per shot
+    assert all(c[1].startswith(c[0] + "-") for c in runner.calls)
+
+
+def test_shots_go_to_the_least_busy_server() -> None:
+    """With one slow server and one fast, the fast one takes the shots freed up first."""
+    per_server: Dict[str, int] = {"tcp://slow": 0, "tcp://fast": 0}
+    started = threading.Event()
+
+    def runner(shot: Shot, job_id: str, server: Optional[str], on_progress: Any, cancel: threading.Event) -> Any:
+        per_server[server] += 1
+        if server == "tcp://slow":
+            started.set()
+            time.sleep(0.4)
+        return RunResult(job_id, "/v", [1])
+
+    report = run_batch([_shot(f"s{i}") for i in range(6)], servers=["tcp://slow", "tcp://fast"], jobs=2,
+                       runner=runner)
+    assert report.exit_code == 0
+    assert per_server["tcp://slow"] == 1 and per_server["tcp://fast"] == 5
+    assert {o.server for o in report.outcomes} == {"tcp://slow", "tcp://fast"}
+
+
+def test_in_process_batches_default_to_one_shot_at_a_time() -> None:
+    runner = FakeRunner({}, delay=0.01)
+    run_batch([_shot(f"s{i}") for i in range(4)], runner=runner)
+    assert runner.peak == 1
+    assert {c[2] for c in runner.calls} == {None}
+
+
+def test_cancel_marks_running_and_waiting_shots_cancelled() -> None:
+    cancel = threading.Event()
+
+    def runner(shot: Shot, job_id: str, server: Optional[str], on_progress: Any, ev: threading.Event) -> Any:
+        cancel.set()
+        raise Cancelled()
+
+    report = run_batch([_shot("a"), _shot("b"), _shot("c")], runner=runner, cancel_event=cancel)
+    assert [o.status for o in report.outcomes] == ["cancelled"] * 3
+    assert "not started" in report.outcomes[2].error
+    assert report.exit_code == 130
+
+
+def test_report_exit_codes() -> None:
+    shot = _shot("a")
+    assert BatchReport([ShotOutcome(shot, "done")]).exit_code == 0
+    assert BatchReport([ShotOutcome(shot, "done"), ShotOutcome(shot, "failed")]).exit_code == 1
+
+
+# -- real in-process runs ------------------------------------------------------------------------
+
+def test_cli_batch_runs_good_shots_in_process_and_fails_on_the_broken_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("void_server.runner")
+    for name in ("sh010", "sh020"):
+        write_tiny_shot(tmp_path / "plates", name, 1001, 1004)
+    # sh030's plate lacks frame 1003: it fails, the others still finish.
+    write_tiny_shot(tmp_path / "plates", "sh030", 1001, 1004)
+    (tmp_path / "plates" / "sh030.1003.exr").unlink()
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010", "sh030", "sh020"], "1001-1004"))
+
+    code = main(["batch", str(tmp_path / "shots.toml")])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "2 of 3 shot(s) done, 1 not done" in out.out
+    assert "1003" in out.out  # the missing frame is named
+    for name in ("sh010", "sh020"):
+        results = sorted((tmp_path / "renders").glob(f"v*/{name}.*.exr"))
+        assert [p.name for p in results] == [f"{name}.{f}.exr" for f in range(1001, 1005)]
+    assert not list((tmp_path / "renders").glob("v*/sh030.*.exr"))
+    assert "[sh010]" in out.err
