@@ -24,3 +24,10 @@ def shared_dir() -> Path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process runs keep job state under VOID_CACHE_DIR; never in the user's home."""
     monkeypatch.setenv("VOID_CACHE_DIR", str(tmp_path_factory.mktemp("void-cache")))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Tests that start a void-server are marked ``server`` (the Python 3.9 client run deselects them)."""
+    for item in items:
+        if {"server", "server_factory"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)

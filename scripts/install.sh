@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create the development environments from nothing but this repository.
+#   .venv    Python 3.10+ with everything: client, server (CPU torch), panel, farm, tests
+#   .venv39  Python 3.9 with the client only, as inside Nuke 14 (no torch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+PYTHON39="${PYTHON39:-python3.9}"
+
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    # torch first, pinned: an unpinned torch requirement pulls a multi-gigabyte CUDA build.
+    .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+    .venv/bin/python -m pip install -q -e ".[server,panel,farm,video,dev]"
+    # sam2 lists torch as a build requirement; build it against the torch above.
+    SAM2_BUILD_CUDA=0 .venv/bin/python -m pip install -q --no-build-isolation --no-deps "sam2==1.1.0"
+    touch .venv/.installed
+fi
+
+if command -v "$PYTHON39" >/dev/null 2>&1; then
+    if [ ! -f .venv39/.installed ] || [ pyproject.toml -nt .venv39/.installed ]; then
+        "$PYTHON39" -m venv .venv39
+        .venv39/bin/python -m pip install -q --upgrade pip
+        .venv39/bin/python -m pip install -q -e . "pytest>=8" "pytest-qt>=4.4" "pytest-timeout>=2.3" "PySide2==5.15.2.1"
+        touch .venv39/.installed
+    fi
+else
+    echo "note: $PYTHON39 not found; the Python 3.9 (Nuke 14) client tests will be skipped" >&2
+fi
