@@ -13,7 +13,9 @@ FIRST, LAST = 1001, 1010
 
 
 def write_tiny_shot(folder: Path, name: str = "sh010", first: int = FIRST, last: int = LAST) -> None:
-    """Plate (RGBA, half) and remove matte (A) of a small square moving right."""
+    """Plate (RGBA, half) and remove matte (A) of a small square moving right; kept if already there."""
+    if (folder / f"{name}.{first:04d}.exr").exists():
+        return
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(len(name))
     base = rng.random((H, W, 3)).astype(np.float32) * 0.5 + 0.1
