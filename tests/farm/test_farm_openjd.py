@@ -146,7 +146,7 @@ def test_openjd_run_renders_a_tiny_shot_in_segments(tiny_shots: Path, tmp_path: 
     proc = subprocess.run([OPENJD, "run", str(bundle / "template.yaml"), "-p", f"VoidNuke={VOID_NUKE}"],
                           capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "--job-id sh010-1006" in proc.stdout  # the second segment ran as its own task
+    assert "Frames(STRING) = 1006-1010" in proc.stdout  # the second segment ran as its own task
     version = tmp_path / "renders" / "v001"
     frames = sorted(p.name for p in version.glob("sh010.*.exr"))
     assert frames == [f"sh010.{f}.exr" for f in range(1001, 1011)]
