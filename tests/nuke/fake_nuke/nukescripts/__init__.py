@@ -1,0 +1,2 @@
+"""Stand-in for Nuke's ``nukescripts`` package: only ``panels`` is used."""
+from . import panels  # noqa: F401
