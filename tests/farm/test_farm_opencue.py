@@ -45,7 +45,7 @@ def test_batch_job_has_three_dependent_layers_per_shot(tmp_path: Path, home: Pat
     render = layers["sh010_render"]
     assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1400", "134")
     assert render.findtext("cmd") == (f"void-nuke run --shot {out}/shots/sh010.toml --frames "
-                                      "'#FRAME_START#-#FRAME_END#' --job-id 'sh010-#FRAME_START#' --version v002")
+                                      "'#FRAME_START#-#FRAME_END#' --job-id 'sh010-v002-#FRAME_START#' --version v002")
     assert (render.findtext("gpus"), render.findtext("gpu_memory"), render.findtext("tags")) == ("1", "48g", "gpu")
     assert render.findtext("timeout") == "480"
     assert layers["sh020_render"].findtext("chunk") == "20"  # void engine: one task for the shot

@@ -85,7 +85,7 @@ def test_render_command_matches_the_run_contract(tmp_path: Path) -> None:
     run = _step(template, "Render")["script"]["actions"]["onRun"]
     assert run["args"] == ["run", "--shot", "{{Param.ShotsDir}}/{{Task.Param.Shot}}.toml",
                            "--frames", "{{Task.Param.Frames}}",
-                           "--job-id", "{{Task.Param.Shot}}-{{Task.Param.Segment}}",
+                           "--job-id", "{{Task.Param.Shot}}-{{Task.Param.Version}}-{{Task.Param.Segment}}",
                            "--version", "{{Task.Param.Version}}"]
     assert run["cancelation"]["mode"] == "NOTIFY_THEN_TERMINATE"
     assert "--preview" in _step(template, "Prepare")["script"]["actions"]["onRun"]["args"]
@@ -131,7 +131,7 @@ def test_docs_example_gives_a_template_openjd_check_accepts(tmp_path: Path) -> N
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "passes validation" in check.stdout
-    assert (tmp_path / "renders" / "v001").is_dir()
+    assert (tmp_path / "renders" / "ball" / "v001").is_dir()
 
 
 @pytest.mark.skipif(OPENJD is None or VOID_NUKE is None, reason="openjd-cli or the void-nuke command is missing")
@@ -153,6 +153,6 @@ def test_openjd_run_renders_a_tiny_shot_in_segments(tiny_shots: Path, tmp_path: 
     result = read_image(str(version / "sh010.1006.exr"))
     plate = read_image(str(tmp_path / "plates" / "sh010.1006.exr"))
     assert result.pixels.shape == plate.pixels.shape
-    assert result.spec.attributes.get("void:job_id") == "sh010-1006"
+    assert result.spec.attributes.get("void:job_id") == "sh010-v001-1006"
     manifest = yaml.safe_load((version / "sh010.publish.json").read_text())
     assert manifest["count"] == 10 and manifest["frames"] == "1001-1010"

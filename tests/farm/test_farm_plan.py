@@ -48,7 +48,7 @@ def test_void_engine_gets_one_task_and_classic_gets_segments(tmp_path: Path) -> 
     assert len(v.segments) == 3
     v, c = plan_shots(shots, FarmOptions(version="v002", tasks_per_shot="1"))
     assert c.segments == (Segment(1001, 1400),)
-    assert c.task_job_id(c.segments[0]) == "c-1001"
+    assert c.job_id_prefix == "c-v002"
 
 
 def test_handles_fold_into_the_farm_range(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def job_info(fs: FarmShot, kind: str, options: FarmOptions) -> Info:
 def plugin_info(fs: FarmShot, kind: str, shot_file: str, options: FarmOptions) -> Info:
     if kind == "render":
         args = ["run", "--shot", shot_file, "--frames", "<STARTFRAME>-<ENDFRAME>",
-                "--job-id", f"{fs.name}-<STARTFRAME>", "--version", fs.version]
+                "--job-id", f"{fs.job_id_prefix}-<STARTFRAME>", "--version", fs.version]
     else:
         args = ["farm", kind, "--shot", shot_file, "--version", fs.version]
         if kind == "prepare" and options.quadmask_preview:

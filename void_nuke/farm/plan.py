@@ -158,8 +158,11 @@ class FarmShot:
         """Frames per render task; all tasks but the last have exactly this many."""
         return len(self.segments[0])
 
-    def task_job_id(self, segment: Segment) -> str:
-        return f"{self.name}-{segment.label}"
+    @property
+    def job_id_prefix(self) -> str:
+        """Render task job ids are ``<shot>-<version>-<segment>``: unique per delivery folder,
+        so a new submission never resumes an older one's finished work."""
+        return f"{self.name}-{self.version}"
 
 
 def result_pattern(shot: Shot) -> str:
@@ -257,6 +260,6 @@ def write_shot_files(farm_shots: Sequence[FarmShot], shots_dir: str) -> Dict[str
 def check_shot_names(shots: Sequence[Shot]) -> None:
     """Shot names become file, task and job names: keep them to safe characters."""
     for shot in shots:
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$", shot.name):
-            raise ShotError("name", f"shot name {shot.name!r} cannot name farm tasks; use up to 48 "
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", shot.name):
+            raise ShotError("name", f"shot name {shot.name!r} cannot name farm tasks; use up to 40 "
                                     "letters, digits, '.', '_' or '-'")
