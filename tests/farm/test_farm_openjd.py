@@ -154,5 +154,8 @@ def test_openjd_run_renders_a_tiny_shot_in_segments(tiny_shots: Path, tmp_path: 
     plate = read_image(str(tmp_path / "plates" / "sh010.1006.exr"))
     assert result.pixels.shape == plate.pixels.shape
     assert result.spec.attributes.get("void:job_id") == "sh010-v001-1006"
+    square = (slice(5, 10), slice(8, 13))  # where the red square sits in frame 1006
+    assert plate.pixels[square][..., 0].astype(float).mean() > 0.8
+    assert result.pixels[square][..., 0].astype(float).mean() < 0.6  # the square was removed
     manifest = yaml.safe_load((version / "sh010.publish.json").read_text())
     assert manifest["count"] == 10 and manifest["frames"] == "1001-1010"
