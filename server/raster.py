@@ -140,41 +140,93 @@ def _block(points: np.ndarray, margin: float, window: Window) -> Optional[Window
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _feathered(coverage: np.ndarray, block: Window, samples: np.ndarray, widths: np.ndarray,
-               falloff: float) -> np.ndarray:
-    """Alpha of a feathered shape over ``block`` from its hard coverage and outline samples."""
+def _seed_outline(samples: np.ndarray, block: Window) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For every pixel of ``block``: distance to the nearest outline seed pixel, and that seed's label.
+
+    The samples are stamped as seed pixels and a distance transform labels
+    every pixel with its nearest seed. Returns (distances, labels, label ->
+    a sample sitting on that seed), or None when no sample falls in the block.
+    """
     bx, by, bw, bh = block
     col = np.floor(samples[:, 0] - bx).astype(np.int64)
     row = np.floor(samples[:, 1] - by).astype(np.int64)
     keep = (col >= 0) & (col < bw) & (row >= 0) & (row < bh)
-    if not keep.any():  # the outline is farther than any feather: plain inside/outside
-        return (coverage >= 0.5).astype(np.float32)
-    col, row, index = col[keep], row[keep], np.nonzero(keep)[0]
+    if not keep.any():
+        return None
+    col, row, index = col[keep], row[keep], np.flatnonzero(keep).astype(np.int32)
     seeds = np.ones((bh, bw), np.uint8)
     seeds[row, col] = 0
-    sample_at = np.zeros((bh, bw), np.int32)
-    sample_at[row, col] = index
     seed_dist, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5,
                                                         labelType=cv2.DIST_LABEL_PIXEL)
-    # Label -> the sample sitting on that seed pixel, so every pixel knows its nearest sample.
     lut = np.zeros(int(labels.max()) + 1, np.int32)
-    lut[labels[row, col]] = sample_at[row, col]
-    # Beyond the widest feather (plus a pixel of filtering) alpha is plainly inside or outside.
-    alpha = (coverage >= 0.5).astype(np.float32)
-    rows, cols = np.nonzero(seed_dist <= float(np.abs(widths).max()) + 1.5)
-    px, py = cols + (bx + 0.5), rows + (by + 0.5)
-    nearest = lut[labels[rows, cols]].astype(np.int64)
-    distance = np.hypot(px - samples[nearest, 0], py - samples[nearest, 1])
-    # The seed pixel's sample is only near the nearest; search its neighbours along the outline.
-    for step in (-4, -3, -2, -1, 1, 2, 3, 4):
-        other = (nearest + step) % len(samples)
-        other_distance = np.hypot(px - samples[other, 0], py - samples[other, 1])
-        closer = other_distance < distance
-        nearest = np.where(closer, other, nearest)
-        distance = np.where(closer, other_distance, distance)
-    distance = distance.astype(np.float32)
+    lut[labels[row, col]] = index
+    return seed_dist, labels, lut
+
+
+def _nearest_sample(samples: np.ndarray, start: np.ndarray, px: np.ndarray,
+                    py: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Nearest outline sample to each point, searching along the outline from ``start``.
+
+    The seed labelling is approximate (a seed pixel holds one of the samples
+    on it, and the distance transform's labels are a 5x5-mask estimate). Each
+    point first jumps by its offset along the local tangent (one Newton step
+    towards the foot of the perpendicular), then steps to a closer neighbour
+    until none is closer. Returns (sample index, distance).
+    """
+    count = len(samples)
+    sx, sy = samples[:, 0].astype(np.float32), samples[:, 1].astype(np.float32)
+    chord = (np.roll(samples, -1, axis=0) - np.roll(samples, 1, axis=0)).astype(np.float32)
+    spacing = np.maximum(np.hypot(chord[:, 0], chord[:, 1]), np.float32(1e-6))
+    tx, ty, spacing = chord[:, 0] / spacing, chord[:, 1] / spacing, spacing / 2
+
+    def dist2(index: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (x - sx[index]) ** 2 + (y - sy[index]) ** 2
+
+    nearest = start.astype(np.int64)
+    best = dist2(nearest, px, py)
+    along = ((px - sx[nearest]) * tx[nearest] + (py - sy[nearest]) * ty[nearest]) / spacing[nearest]
+    jumped = (nearest + np.clip(np.rint(along), -count // 2, count // 2).astype(np.int64)) % count
+    jumped_d2 = dist2(jumped, px, py)
+    closer = jumped_d2 < best
+    nearest[closer], best[closer] = jumped[closer], jumped_d2[closer]
+    active = np.arange(len(nearest))
+    for _ in range(64):
+        here, x, y = nearest[active], px[active], py[active]
+        moved = np.zeros(len(active), bool)
+        for step in (-1, 1):
+            other = (here + step) % count
+            d2 = dist2(other, x, y)
+            closer = d2 < best[active]
+            best[active[closer]] = d2[closer]
+            nearest[active[closer]] = other[closer]
+            moved |= closer
+        active = active[moved]
+        if active.size == 0:
+            break
+    return nearest, np.sqrt(best)
+
+
+def _feathered(coverage: np.ndarray, block: Window, samples: np.ndarray, widths: np.ndarray,
+               falloff: float) -> np.ndarray:
+    """Alpha of a feathered shape over ``block`` from its hard coverage and outline samples."""
+    bx, by, bw, bh = block
+    inside = coverage >= 0.5
+    alpha = inside.astype(np.float32)
+    seeded = _seed_outline(samples, block)
+    if seeded is None:  # the outline is farther than any feather: plain inside/outside
+        return alpha
+    seed_dist, labels, seed_sample = seeded
+    # Only pixels the ramp reaches change: outward as far as the widest positive
+    # feather, inward as far as the widest negative one (plus filtering and slack).
+    reach_out = max(float(widths.max()), 0.0) + 1.5
+    reach_in = max(-float(widths.min()), 0.0) + 1.5
+    flat = np.flatnonzero(np.where(inside, seed_dist <= reach_in, seed_dist <= reach_out))
+    rows, cols = np.divmod(flat, bw)
+    px = (cols + (bx + 0.5)).astype(np.float32)
+    py = (rows + (by + 0.5)).astype(np.float32)
+    nearest, distance = _nearest_sample(samples, seed_sample[labels.ravel()[flat]], px, py)
     # Signed distance to the outline, positive outside; edge pixels use their exact coverage.
-    cover = coverage[rows, cols]
+    cover = coverage.ravel()[flat]
     signed = np.where(cover >= 0.5, -distance, distance)
     edge = (cover > 0) & (cover < 1)
     signed[edge] = 0.5 - cover[edge]
@@ -182,7 +234,7 @@ def _feathered(coverage: np.ndarray, block: Window, samples: np.ndarray, widths:
     ramp = np.clip((np.maximum(width, 0) + 0.5 - signed) / (np.abs(width) + 1), 0, 1)
     if falloff != 1.0:
         ramp = np.where(width != 0, ramp ** np.float32(falloff), ramp)
-    alpha[rows, cols] = ramp
+    alpha.ravel()[flat] = ramp
     return alpha
 
 
