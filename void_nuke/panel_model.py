@@ -290,7 +290,8 @@ class PanelModel:
         with self._lock:
             row = self._jobs.get(info.job_id) or JobRow(info.job_id, info.server, info.node, info.name,
                                                         info.frames, local=True)
-            self._jobs[info.job_id] = replace(row, state=info.state, eta="", message=info.message,
+            self._jobs[info.job_id] = replace(row, state=info.state, stage=info.state, eta="",
+                                              message=info.message,
                                               fraction=1.0 if info.state == "done" else row.fraction,
                                               folder=version_dir or row.folder or info.out_dir)
             level = "info" if info.state == "done" else "error" if info.state == "failed" else "warning"

@@ -23,6 +23,7 @@ POLL_MS = 10000
 
 SERVER_COLUMNS = ("Server", "State", "Engines", "GPU", "Free VRAM", "Queue", "Running")
 JOB_COLUMNS = ("Node", "Shot", "Frames", "State", "Progress", "ETA", "Job", "Message")
+PROGRESS_COLUMN = JOB_COLUMNS.index("Progress")
 STATE_COLOURS = {"ok": "#4caf50", "done": "#4caf50", "running": "#e0a030", "queued": "#e0a030",
                  "unreachable": "#e05050", "error": "#e05050", "failed": "#e05050", "cancelled": "#9e9e9e"}
 
@@ -42,9 +43,10 @@ def shared_model() -> PanelModel:
     return _shared
 
 
-def _item(text: str, colour: Optional[str] = None) -> QtWidgets.QTableWidgetItem:
+def _item(text: str, colour: Optional[str] = None, tip: str = "") -> QtWidgets.QTableWidgetItem:
     item = QtWidgets.QTableWidgetItem(text)
     item.setFlags(item.flags() & ~QtCore.Qt.ItemIsEditable)
+    item.setToolTip(tip or text)
     if colour:
         item.setForeground(QtGui.QBrush(QtGui.QColor(colour)))
     return item
@@ -56,7 +58,9 @@ def _table(columns: tuple) -> QtWidgets.QTableWidget:
     table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
     table.setSelectionMode(QtWidgets.QAbstractItemView.SingleSelection)
     table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setStretchLastSection(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+    header.setStretchLastSection(True)
     return table
 
 
@@ -77,6 +81,8 @@ class VoidPanel(QtWidgets.QWidget):
         self._seen = -1
         self.servers = _table(SERVER_COLUMNS)
         self.jobs = _table(JOB_COLUMNS)
+        self.jobs.horizontalHeader().setSectionResizeMode(PROGRESS_COLUMN, QtWidgets.QHeaderView.Fixed)
+        self.jobs.setColumnWidth(PROGRESS_COLUMN, 150)
         self.log = QtWidgets.QPlainTextEdit()
         self.log.setReadOnly(True)
         self.address = QtWidgets.QLineEdit()
@@ -142,10 +148,11 @@ class VoidPanel(QtWidgets.QWidget):
     def _fill_servers(self, rows: List[ServerRow]) -> None:
         self.servers.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = (row.address, row.state if not row.message else f"{row.state}: {row.message}",
-                      row.engines, row.gpu, row.free_vram, str(row.queue), row.running)
+            values = (row.address, row.state, row.engines, row.gpu, row.free_vram, str(row.queue), row.running)
             for c, value in enumerate(values):
-                self.servers.setItem(r, c, _item(value, STATE_COLOURS.get(row.state) if c == 1 else None))
+                state = c == 1
+                self.servers.setItem(r, c, _item(value, STATE_COLOURS.get(row.state) if state else None,
+                                                 row.message if state else ""))
 
     def _fill_jobs(self, rows: List[JobRow]) -> None:
         self.jobs.setRowCount(len(rows))
@@ -159,7 +166,7 @@ class VoidPanel(QtWidgets.QWidget):
             bar.setRange(0, 100)
             bar.setValue(row.percent)
             bar.setFormat(f"{row.stage} %p%" if row.stage else "%p%")
-            self.jobs.setCellWidget(r, 4, bar)
+            self.jobs.setCellWidget(r, PROGRESS_COLUMN, bar)
 
     # -- actions ---------------------------------------------------------------------------
 
