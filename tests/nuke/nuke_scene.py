@@ -65,10 +65,12 @@ class FakeClient:
     instances: List["FakeClient"] = []
 
     def __init__(self, server: str, hold: Optional[threading.Event] = None,
-                 fail: Optional[Exception] = None) -> None:
+                 fail: Optional[Exception] = None, refuse: Optional[Exception] = None) -> None:
+        """``fail``: raised once the job is queued; ``refuse``: raised before the server has it."""
         self.server = server
         self.hold = hold
         self.fail = fail
+        self.refuse = refuse
         self.calls: List[Tuple[str, Any]] = []
         self.closed = False
         FakeClient.instances.append(self)
@@ -81,6 +83,8 @@ class FakeClient:
     def _deliver(self, job_id: str, out_dir: str, name: str, padding: int, frames: List[int],
                  size: Tuple[int, int], on_progress: Callable[[Progress], None],
                  cancel_event: Optional[threading.Event]) -> RunResult:
+        if self.refuse is not None:
+            raise self.refuse
         version_dir = find_job_version(out_dir, job_id) or claim_version(out_dir, job_id)
         on_progress(Progress(job_id, "queued", None, 0, len(frames), 0.0, None, "waiting for the GPU"))
         if self.hold is not None:

@@ -10,7 +10,7 @@ import pytest
 
 import nuke
 from nuke_scene import FakeClient, plate_read, roto_node, square, void_node_on, write_plate
-from void_nuke.errors import VoidError
+from void_nuke.errors import ServerUnreachable, VoidError
 from void_nuke.nuke import actions, jobs, results
 from void_nuke.nuke.node import JOB_KNOB, SWITCH, TILE_COLOURS, inside
 
@@ -144,6 +144,21 @@ def test_a_server_error_is_shown_on_the_node(group: object, monkeypatch: pytest.
     assert job.info.state == "failed"
     assert group["status"].value() == "failed: GPU out of memory; try roi mode"
     assert group["tile_color"].value() == TILE_COLOURS["failed"]
+
+
+def test_lost_contact_keeps_a_queued_job_reattachable(group: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    lost = ServerUnreachable("lost contact with tcp://gpu:5557; the job keeps running there.")
+    monkeypatch.setattr(jobs, "client_factory", FakeClient.factory(fail=lost))
+    job = _send(group)
+    assert job.info.state == "running" and "Reopen the script" in group["status"].value()
+    monkeypatch.setattr(jobs, "client_factory", FakeClient.factory())
+    (again,) = jobs.reattach_all()
+    assert again.wait(10) and again.info.state == "done"
+
+    monkeypatch.setattr(jobs, "client_factory", FakeClient.factory(refuse=ServerUnreachable("no answer")))
+    job = _send(group)
+    assert job.info.state == "failed" and group["status"].value() == "failed: no answer"
+    assert jobs.reattach_all() == [], "a job the server never had is not followed"
 
 
 def test_headless_send_runs_inline_and_prints_progress(group: object, capsys: pytest.CaptureFixture) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import nuke
 
-from ..errors import Cancelled, VoidError
+from ..errors import Cancelled, ServerUnreachable, VoidError
 from ..panel_model import JobInfo, PanelActions, describe_progress
 from ..progress import Progress
 from ..results import RunResult
@@ -131,7 +131,7 @@ def _apply_finish(info: JobInfo, result: Optional[RunResult]) -> None:
     _store(node, info)
     if result is None or not result.frames:
         _show(node, f"{info.state}: {info.message}" if info.message else info.state,
-              "failed" if info.state == FAILED else "idle")
+              "failed" if info.state in (FAILED, RUNNING) else "idle")
         return
     record = versions.VersionRecord(
         name=os.path.basename(result.version_dir.rstrip("/\\")),
@@ -151,9 +151,12 @@ class _Reporter:
         self.job = job
         self.task = task
         self.last_line = ""
+        self.heard = False
+        """Progress arrived: the server has the job (it keeps running if contact is lost)."""
 
     def __call__(self, progress: Progress) -> None:
         line = describe_progress(progress)
+        self.heard = True
         if self.task is not None:
             self.task.setProgress(int(progress.fraction * 100))
             self.task.setMessage(line)
@@ -188,11 +191,17 @@ def _work(job: Job) -> None:
     if task is not None:
         threading.Thread(target=_watch_cancel, args=(job, task), daemon=True).start()
     client = None
+    reporter = _Reporter(job, task)
     try:
         client = client_factory(job.info.server)
-        result = job.call(client, _Reporter(job, task), job.cancel_event)
+        result = job.call(client, reporter, job.cancel_event)
     except Cancelled:
         _finish(job, CANCELLED, "cancelled on request", None)
+    except ServerUnreachable as exc:
+        if reporter.heard:  # the job runs on without us: keep it re-attachable
+            _finish(job, RUNNING, f"{exc.message} Reopen the script to collect the results.", None)
+        else:
+            _finish(job, FAILED, exc.message, None)
     except VoidError as exc:
         _finish(job, FAILED, exc.message, None)
     except Exception as exc:  # report anything else on the node instead of losing it in a thread
