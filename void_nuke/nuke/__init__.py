@@ -11,8 +11,10 @@ logic that needs no Nuke lives in the rest of ``void_nuke``.
 - ``roto``: reads Roto/RotoPaint shapes into ``void_nuke.shapes.Shape``.
 - ``points``: clicked SAM2 points kept as XY knobs on the node.
 - ``results``: versioned result Reads inside the node, and the stale check.
+- ``state``: the hash of everything a result depends on.
 - ``jobs``: runs jobs on a worker thread, re-attaches after a restart.
 - ``farm``: "Submit to farm" for the selected VOID nodes.
+- ``actions``: what Nuke calls: node callbacks, buttons, script load, menus.
 - ``qt``, ``panel_widget``: the dockable panel (Qt only here).
 - ``install``: installs the client's dependencies into Nuke's own Python.
 """
