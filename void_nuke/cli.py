@@ -19,6 +19,7 @@ from .shot import ENGINES, Shot
 
 COMMAND_MODULES: List[str] = [
     "void_nuke.voidfolder",
+    "void_nuke.assist_cli",
     "void_nuke.farm.commands",
 ]
 """Modules that add subcommands through ``register(subparsers)``."""

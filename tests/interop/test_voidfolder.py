@@ -1,7 +1,6 @@
 """VOID sequence folders: import to EXR + mattes + shot, export back to mp4s, lossless masks."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ from void_nuke.exrio import Image, make_spec, read_image, read_matte, write_imag
 from void_nuke.sequences import FrameRange, SequencePattern
 from void_nuke.shapes import PointPrompt, Prompts
 from void_nuke.shot import MatteSource, OutputSettings, Shot
+from void_nuke import cli
 from void_nuke import voidfolder as vf
 
 SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples"
@@ -213,16 +213,14 @@ def test_clear_affected_first_frame_applies_on_export(tmp_path):
 
 def test_command_line_import_and_export(tmp_path, capsys):
     _make_folder(tmp_path / "street")
-    parser = argparse.ArgumentParser()
-    vf.register(parser.add_subparsers())
-    args = parser.parse_args(["import-void", str(tmp_path / "street"), "--out", str(tmp_path / "out"),
-                              "--first-frame", "1", "--format", "json"])
-    assert args.func(args) == 0
+    assert cli.main(["import-void", str(tmp_path / "street"), "--out", str(tmp_path / "out"),
+                     "--first-frame", "1", "--format", "json"]) == 0
     assert "street.json" in capsys.readouterr().out
-    args = parser.parse_args(["export-void", str(tmp_path / "out" / "street.json"), "--out",
-                              str(tmp_path / "back")])
-    assert args.func(args) == 0
+    assert cli.main(["export-void", str(tmp_path / "out" / "street.json"), "--out", str(tmp_path / "back")]) == 0
     assert sorted(os.listdir(tmp_path / "back")) == ["input_video.mp4", "prompt.json", "quadmask_0.mp4"]
+    assert cli.main(["import-void", str(tmp_path / "street"), "--out", str(tmp_path / "out"),
+                     "--first-frame", "1", "--format", "json"]) != 0
+    assert "already exists" in capsys.readouterr().err
 
 
 # -- VOID's own sample folders ---------------------------------------------------------------
