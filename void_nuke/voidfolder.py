@@ -481,7 +481,7 @@ def _quadmask_from_shot(shot: Shot, frame: int, first: bool) -> np.ndarray:
     if shot.affected:
         affected = np.logical_or.reduce([_matte(m, frame, thr) for m in shot.affected])
     if first and shot.masks.clear_affected_first_frame:
-        affected &= remove  # VOID's convention: no affected-only (127) pixels on the first frame
+        affected[:] = False  # as the server's quadmask builder: no affected role on the first frame
     return quadmask_from_mattes(remove, affected)
 
 

@@ -96,6 +96,18 @@ def test_import_writes_linear_plate_mattes_and_shot(tmp_path):
         assert np.array_equal(rebuilt, src["masks"][i])
 
 
+def test_imported_mattes_rebuild_the_quadmask_through_the_server_builder(tmp_path):
+    from void_server import quadmask
+    src = _make_folder(tmp_path / "street")
+    shot = Shot.load(vf.import_void_folder(str(tmp_path / "street"), str(tmp_path / "out")).shot_path)
+    assert (src["masks"][0] == 127).any(), "frame 0 carries affected pixels, which must survive"
+    for i, frame in enumerate(shot.frames):
+        remove, _ = read_matte(SequencePattern(shot.remove[0].pattern).path(frame))
+        affected, _ = read_matte(SequencePattern(shot.affected[0].pattern).path(frame))
+        built = quadmask.build_quadmask([remove], [affected], shot.masks, first_frame=(i == 0))
+        assert np.array_equal(built, src["masks"][i])
+
+
 def test_imported_shot_round_trips_through_export(tmp_path):
     src = _make_folder(tmp_path / "street")
     result = vf.import_void_folder(str(tmp_path / "street"), str(tmp_path / "out"))
@@ -207,7 +219,7 @@ def test_clear_affected_first_frame_applies_on_export(tmp_path):
     shot = _plate_shot(tmp_path, n=2, affected=(MatteSource(affected.pattern),))
     folder = vf.export_void_folder(shot, str(tmp_path / "void"))
     first, second = vf.read_quadmask_frames(folder.mask)
-    assert set(np.unique(first)) == {63, 255}  # affected-only → keep on the first frame
+    assert set(np.unique(first)) == {0, 255}  # no affected role on the first frame, as the server builds it
     assert set(np.unique(second)) == {63, 127}
 
 
