@@ -87,7 +87,8 @@ def select_version(group: object, label: str) -> Optional[VersionRecord]:
         return None
     read = _read_for(group, record)
     inside(group, SWITCH).setInput(0, read)  # type: ignore[union-attr]
-    group["version"].setValue(record.label)  # type: ignore[index]
+    if group["version"].value() != record.label:  # type: ignore[index]  # knobChanged calls back here
+        group["version"].setValue(record.label)  # type: ignore[index]
     group["show"].setValue(SHOW_VALUES[0])  # type: ignore[index]
     refresh_stale(group)
     return record
