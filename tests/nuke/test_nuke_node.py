@@ -9,6 +9,7 @@ import pytest
 
 import nuke
 from void_nuke.nuke import actions, node as void_node
+from void_nuke.shot import DEFAULT_COLORSPACE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,6 +32,13 @@ def test_create_void_node_has_every_knob_inputs_and_output() -> None:
     assert inputs == {"Source": 0, "Remove": 1, "Affected": 2}
     assert output.input(0) is switch and switch["which"].hasExpression()
     assert switch.input(0).name() == "Source", "with no result yet the node passes Source through"
+
+
+def test_the_colour_space_defaults_to_the_scripts_working_space() -> None:
+    assert void_node.create_void_node()["colorspace"].value() == DEFAULT_COLORSPACE, "Nuke's 'linear'"
+    nuke.root()["colorManagement"].setValue("OCIO")
+    nuke.root()["workingSpaceLUT"].setValue("ACES - ACEScg")
+    assert void_node.create_void_node()["colorspace"].value() == "ACES - ACEScg"
 
 
 def test_buttons_call_the_package_through_a_guard() -> None:

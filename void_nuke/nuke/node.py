@@ -110,6 +110,16 @@ def _guidance_knob() -> "nuke.Knob":
     return _with_tip(knob, "Classifier-free guidance scale of the VOID engine (1 = off).")
 
 
+def _working_space() -> str:
+    """The script's OCIO working space; under Nuke's own colour management its "linear" is
+    linear Rec.709, the default."""
+    root = nuke.root()
+    management, working = root.knob("colorManagement"), root.knob("workingSpaceLUT")
+    if management is None or working is None or management.value() != "OCIO":
+        return DEFAULT_COLORSPACE
+    return str(working.value()).strip() or DEFAULT_COLORSPACE
+
+
 def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
     """Every knob of the current layout, in panel order, as (name, factory)."""
     from ..client import DEFAULT_SERVER  # imports pyzmq: only when knobs are built
@@ -133,9 +143,9 @@ def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
         ("guidance", _guidance_knob),
         ("roi", lambda: _enum("roi", "region", list(ROI_MODES),
                               "auto: crop around the edit when it is small; roi: always crop; full: whole frame.")),
-        ("colorspace", lambda: _string("colorspace", "colour space", DEFAULT_COLORSPACE,
-                                       "OCIO name of the scene-linear space of the Source pixels "
-                                       "(the script's working space).")),
+        ("colorspace", lambda: _string("colorspace", "colour space", _working_space(),
+                                       "OCIO name of the scene-linear space of the Source pixels: the "
+                                       "script's working space when the node was made.")),
         ("output", lambda: _with_tip(nuke.File_Knob("output", "output folder"),
                                      "Folder that receives v001, v002, ... Empty: <script folder>/void/<node>.")),
         ("masks_div", lambda: nuke.Text_Knob("masks_div", "masks")),

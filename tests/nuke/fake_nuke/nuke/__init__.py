@@ -504,7 +504,8 @@ class Root(Group):
         self._class = "Root"
         self._name = "root"
         for knob in (Int_Knob("first_frame"), Int_Knob("last_frame"), Format_Knob("format"),
-                     Boolean_Knob("proxy"), String_Knob("workingSpaceLUT", None, "linear"), String_Knob("name")):
+                     Boolean_Knob("proxy"), Enumeration_Knob("colorManagement", None, ["Nuke", "OCIO"]),
+                     String_Knob("workingSpaceLUT", None, "linear"), String_Knob("name")):
             self._attach(knob)
         self["first_frame"]._value, self["last_frame"]._value = 1, 100
         self["format"]._value = Format(1920, 1080, name="HD_1080")
