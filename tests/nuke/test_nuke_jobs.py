@@ -86,6 +86,21 @@ def test_each_run_is_a_new_version_and_earlier_ones_stay_selectable(group: objec
     assert results.select_version(group, "v009") is None
 
 
+def test_selecting_a_version_survives_knobChanged_calling_back(group: object) -> None:
+    knob = group["version"]
+    plain_set = knob.setValue
+
+    def set_and_notify(value):  # as Nuke does: a knob set from Python runs the node's knobChanged
+        plain_set(value)
+        actions.on_knob_changed(group, knob)
+
+    knob.setValue = set_and_notify
+    _send(group)
+    _send(group)
+    knob.setValue("v001")
+    assert inside(group, SWITCH).input(0) is inside(group, "Result_v001")
+
+
 def test_a_preview_is_its_own_version_sent_with_preview(group: object) -> None:
     _send(group, preview=True)
     ((_, (shot, job_id, preview)),) = FakeClient.instances[-1].calls
