@@ -207,12 +207,15 @@ class VoidPipeline(DiffusionPipeline):
 
     # -- 4. initial latents ----------------------------------------------------------------
 
+    def latent_shape(self, frames: int, height: int, width: int) -> Tuple[int, int, int, int, int]:
+        """(1, F, 16, h, w): the start noise for a clip of ``frames`` pixel frames of height x width."""
+        return (1, latent_frames(frames), self.transformer.config.out_channels,
+                height // self.vae_scale_factor_spatial, width // self.vae_scale_factor_spatial)
+
     def prepare_latents(self, video: torch.Tensor, dtype: torch.dtype, device: torch.device,
                         generator: Optional[torch.Generator], latents: Optional[torch.Tensor]) -> torch.Tensor:
         """(1, F, 16, h, w) start noise over the whole clip, or the given latents (Pass 2's warped noise)."""
-        frames, height, width = video.shape[2:]
-        shape = (1, latent_frames(frames), self.transformer.config.out_channels,
-                 height // self.vae_scale_factor_spatial, width // self.vae_scale_factor_spatial)
+        shape = self.latent_shape(*video.shape[2:])
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
         elif tuple(latents.shape) != shape:
