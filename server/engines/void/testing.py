@@ -37,7 +37,7 @@ _TINY_VAE = dict(
     block_out_channels=(8, 8, 16, 16), latent_channels=16, layers_per_block=1, norm_num_groups=4,
     temporal_compression_ratio=4, scaling_factor=0.7,
 )
-_SCHEDULER = {
+SCHEDULER_CONFIG = {
     "_class_name": "CogVideoXDDIMScheduler", "num_train_timesteps": 1000, "beta_schedule": "scaled_linear",
     "beta_start": 0.00085, "beta_end": 0.012, "prediction_type": "v_prediction",
     "rescale_betas_zero_snr": True, "timestep_spacing": "trailing", "set_alpha_to_one": True,
@@ -50,7 +50,7 @@ _SENTENCES = (
 )
 
 
-def _write_tokenizer(folder: str) -> None:
+def write_tokenizer(folder: str) -> None:
     """Train a small sentencepiece unigram model; T5Tokenizer converts it on load."""
     import sentencepiece as spm
 
@@ -88,9 +88,9 @@ def make_tiny_void_model(directory: str) -> Tuple[str, str, str]:
     with open(os.path.join(model_dir, "transformer", "config.json"), "w") as fh:
         json.dump(base, fh, indent=1)
     with open(os.path.join(model_dir, "scheduler", "scheduler_config.json"), "w") as fh:
-        json.dump(_SCHEDULER, fh, indent=1)
+        json.dump(SCHEDULER_CONFIG, fh, indent=1)
 
-    _write_tokenizer(os.path.join(model_dir, "tokenizer"))
+    write_tokenizer(os.path.join(model_dir, "tokenizer"))
     vocab = len(T5Tokenizer.from_pretrained(os.path.join(model_dir, "tokenizer")))
     torch.manual_seed(0)
     T5EncoderModel(T5Config(vocab_size=vocab, d_model=TINY_TEXT_DIM, d_kv=8, d_ff=64, num_layers=1,
