@@ -133,11 +133,14 @@ def test_cancel_stops_the_worker_and_marks_the_node(group: object, monkeypatch: 
     monkeypatch.setattr(jobs, "client_factory", FakeClient.factory(hold=hold))
     job = jobs.send(group)
     assert jobs.send(group) is None and "still running" in nuke._messages[-1]
+    assert not group["status"].value().startswith("error"), "the running job's status is left alone"
     actions.on_button(group, "cancel")
     assert job.wait(10)
     assert job.info.state == "cancelled" and group["status"].value().startswith("cancelled")
     assert ("cancel", job.info.job_id) in FakeClient.instances[0].calls
     assert group["version"].values() == [" "], "no version from a cancelled job"
+    actions.on_button(group, "cancel")
+    assert "no job of this node is running" in nuke._messages[-1]
 
 
 def test_the_progress_task_cancel_button_cancels_the_job(group: object, monkeypatch: pytest.MonkeyPatch) -> None:

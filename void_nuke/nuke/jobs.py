@@ -231,7 +231,7 @@ def _start(info: JobInfo, call: Call) -> Job:
 # -- actions -------------------------------------------------------------------------------
 
 def _refuse(group: object, message: str) -> None:
-    _show(group, f"error: {message}", "failed")
+    """Tell the artist (GUI) or the script (headless) why nothing was done."""
     if not nuke.GUI:
         raise VoidError(message)
     nuke.message(f"{group.name()}: {message}")  # type: ignore[attr-defined]
@@ -250,6 +250,7 @@ def send(group: object, preview: bool = False) -> Optional[Job]:
     try:
         snap = take(group, preview)
     except VoidError as exc:
+        _show(group, f"error: {exc.message}", "failed")
         _refuse(group, exc.message)
         return None
     shot, process = snap.shot, snap.shot.process_frames
@@ -276,7 +277,7 @@ def cancel(group: object) -> None:
     """Cancel the node's running job: through its worker, or directly on the server."""
     info = job_info(group)
     if info is None or info.state != RUNNING:
-        _show(group, "nothing to cancel", "idle")
+        _refuse(group, "no job of this node is running")
         return
     job = _active.get(info.job_id)
     _show(group, f"cancelling job {info.job_id}", "running")
