@@ -20,9 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from void_nuke.display import SRGB_ENCODED as MODEL_COLORSPACE
 from void_nuke.errors import VoidError
-
-MODEL_COLORSPACE = "sRGB Encoded Rec.709 (sRGB)"
 
 
 class ColourError(VoidError):

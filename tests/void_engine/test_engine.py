@@ -17,10 +17,11 @@ from void_server.engines.base import EngineJob
 from void_server.engines.void.engine import VoidEngine, VoidOptions
 from void_server.engines.void.memory import MemoryPlan, lighter_mode
 from void_server.engines.void.pipeline import VoidPipeline
+from void_server.engines.void.testing import TINY_RESOLUTION
 
 H, W = 96, 160
 FIRST = 1001
-MODEL = "32x48"  # the tiny model's frame: multiples of 16
+MODEL = TINY_RESOLUTION  # 32x48
 
 
 def _background() -> np.ndarray:

@@ -5,7 +5,7 @@ transformer, CogVideoX VAE, T5 encoder, a real sentencepiece T5 tokenizer,
 a DDIM scheduler config per spec §6) at toy sizes, so the real loader,
 pipeline and engine run end to end on a CPU in seconds. Latents keep the
 real geometry: 8x spatial and 4x temporal compression, 16 channels, and a
-frame size must be a multiple of 16 (VAE 8x times patch size 2), e.g. 64x112.
+frame size must be a multiple of 16 (VAE 8x times patch size 2), e.g. 32x48.
 The output is noise-like: these weights are random.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from .loader import CHECKPOINT_NAMES, VOID_IN_CHANNELS
 
 TINY_TEXT_DIM = 32
 TINY_TEXT_LENGTH = 16
-TINY_RESOLUTION = (64, 112)
-"""A frame size with the model's 672:384 aspect that the tiny model accepts."""
+TINY_RESOLUTION = "32x48"
+"""A model frame for the tiny model (the engine option ``resolution``): multiples of 16, fast on a CPU."""
 
 _TINY_TRANSFORMER = dict(
     num_attention_heads=2, attention_head_dim=16, out_channels=16, time_embed_dim=16,
