@@ -23,7 +23,9 @@ if command -v "$PYTHON39" >/dev/null 2>&1; then
     if [ ! -f .venv39/.installed ] || [ pyproject.toml -nt .venv39/.installed ]; then
         "$PYTHON39" -m venv .venv39
         .venv39/bin/python -m pip install -q --upgrade pip
-        .venv39/bin/python -m pip install -q -e . "pytest>=8" "pytest-qt>=4.4" "pytest-timeout>=2.3" "PySide2==5.15.2.1"
+        # PySide2 (Qt 5, as in Nuke 14-15) needs numpy 1.x and a pytest-qt that still supports it
+        .venv39/bin/python -m pip install -q -e . "numpy<2" "pytest>=8" "pytest-qt<4.3" "pytest-timeout>=2.3" \
+            "PySide2==5.15.2.1"
         touch .venv39/.installed
     fi
 else

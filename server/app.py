@@ -156,18 +156,25 @@ class Server:
         poller.register(self.internal, zmq.POLLIN)
         try:
             while not self.stopping.is_set():
-                events = dict(poller.poll(20))
-                if self.router in events:
-                    self._drain(self.router, self._on_client)
-                if self.internal in events:
-                    self._drain(self.internal, self._on_worker)
-                self._run_completions()
-                self._supervise()
-                self._schedule()
-                self._pump_all()
-                self._housekeeping()
+                try:
+                    self._turn(poller)
+                except Exception:  # a bug must not take the server and every job down with it
+                    log.exception("internal error in the server loop; carrying on")
         finally:
             self.close()
+
+    def _turn(self, poller: zmq.Poller) -> None:
+        """One turn of the loop: messages, finished I/O, the worker, scheduling, streaming."""
+        events = dict(poller.poll(20))
+        if self.router in events:
+            self._drain(self.router, self._on_client)
+        if self.internal in events:
+            self._drain(self.internal, self._on_worker)
+        self._run_completions()
+        self._supervise()
+        self._schedule()
+        self._pump_all()
+        self._housekeeping()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -202,11 +209,19 @@ class Server:
     # -- sending -------------------------------------------------------------------------
 
     def send(self, identity: bytes, msg: Message) -> None:
+        """Send without ever blocking the loop.
+
+        A client that is gone (ROUTER_MANDATORY reports it) or has stopped reading (its queue
+        is full) loses its subscriptions; its jobs keep running and it can re-attach. A
+        PROGRESS message that does not fit is simply dropped: the next one supersedes it.
+        """
         msg.seq = self.seq.next()
         try:
-            self.router.send_multipart([identity] + encode(msg), copy=False)
-        except zmq.ZMQError as exc:  # the client is gone (ROUTER_MANDATORY) or its queue is full
-            log.info("dropping message to a departed client: %s", exc)
+            self.router.send_multipart([identity] + encode(msg), flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:
+            if msg.type == PROGRESS and exc.errno == zmq.EAGAIN:
+                return
+            log.info("client unreachable (%s); dropping its subscriptions", exc)
             for key in [k for k in self.subs if k[0] == identity]:
                 del self.subs[key]
 
@@ -466,7 +481,8 @@ class Server:
                 sub.sent.add(frame)
                 sub.reading += 1
                 self.io.submit(self._read_result, sub, record, frame)
-        if record.state in FINISHED and sub.reading == 0 and available <= (sub.sent | sub.have):
+        delivered = record.transfer == "paths" or (sub.reading == 0 and available <= (sub.sent | sub.have))
+        if record.state in FINISHED and delivered:
             body = {"state": record.state, "frames": sorted(available), "error": record.error}
             if record.transfer == "paths":
                 body["version"] = os.path.basename(record.results_dir)
@@ -518,9 +534,8 @@ class Server:
             self.worker.gpu = msg.body.get("gpu") or {}
         elif msg.type == PROGRESS and msg.job:
             self.store.set_progress(msg.job, msg.body)
-            for sub in self.subs.values():
-                if sub.job == msg.job:
-                    self.send(sub.identity, Message(PROGRESS, msg.job, msg.body))
+            for sub in [s for s in self.subs.values() if s.job == msg.job]:
+                self.send(sub.identity, Message(PROGRESS, msg.job, msg.body))
         elif msg.type == RESULT and msg.job:
             record = self.store.get(msg.job)
             if record is not None:

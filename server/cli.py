@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--raft-checkpoint", help="torchvision RAFT-large weights for Pass 2")
     serve.add_argument("--sam2-checkpoint", help="SAM2 checkpoint (.pt) for clicked points")
     serve.add_argument("--sam2-config", default="configs/sam2.1/sam2.1_hiera_l.yaml")
+    serve.add_argument("--sam2-image-size", type=int, default=1024,
+                       help="SAM2's square input size (checkpoints are trained at 1024)")
     serve.add_argument("--vlm-url", help="OpenAI-compatible chat endpoint for the affected-region assist")
     serve.add_argument("--ocio-config", help="OCIO config for the VOID engine's colour conversion")
     serve.add_argument("-v", "--verbose", action="store_true")
@@ -64,7 +67,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
                               credits=args.credits, model_dir=args.model_dir, pass1=args.pass1,
                               pass2=args.pass2, memory_mode=args.memory_mode, device=args.device,
                               raft_checkpoint=args.raft_checkpoint, sam2_checkpoint=args.sam2_checkpoint,
-                              sam2_config=args.sam2_config, vlm_url=args.vlm_url, path_map=rules)
+                              sam2_config=args.sam2_config, sam2_image_size=args.sam2_image_size,
+                              vlm_url=args.vlm_url, path_map=rules)
     if args.ocio_config:
         settings.ocio_config = args.ocio_config
     return settings
@@ -96,6 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except VoidError as exc:
         print(f"void-server: {exc.message}", file=sys.stderr)
         return 2
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: print every thread's stack
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"void-server {server.capabilities()['version']} listening on {server.endpoint}", flush=True)

@@ -8,7 +8,6 @@
         work/quadmask/quadmask.####.exr
         work/sam2/sam2.####.exr
         scratch/             engine state shared between work units
-        units/<n>.done       one marker per finished work unit (resume)
         results/<name>.####.exr  finished frames (pixel transfer)
 """
 from __future__ import annotations
@@ -17,7 +16,7 @@ import json
 import os
 import re
 import shutil
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from void_nuke.atomic import atomic_write_bytes
 
@@ -34,7 +33,7 @@ class JobDir:
     @classmethod
     def create(cls, data_dir: str, job_id: str) -> "JobDir":
         job = cls(os.path.join(data_dir, "jobs", job_id))
-        for sub in ("inputs", "work", "scratch", "units", "results"):
+        for sub in ("inputs", "work", "scratch", "results"):
             os.makedirs(os.path.join(job.root, sub), exist_ok=True)
         return job
 
@@ -56,22 +55,7 @@ class JobDir:
     def results(self) -> str:
         return os.path.join(self.root, "results")
 
-    def unit_marker(self, index: int) -> str:
-        return os.path.join(self.root, "units", f"{index:05d}.done")
-
     # -- state ---------------------------------------------------------------------------
-    def unit_done(self, index: int) -> bool:
-        return os.path.exists(self.unit_marker(index))
-
-    def mark_unit_done(self, index: int) -> None:
-        atomic_write_bytes(self.unit_marker(index), b"done\n", overwrite=True)
-
-    def finished_units(self) -> List[int]:
-        folder = os.path.join(self.root, "units")
-        if not os.path.isdir(folder):
-            return []
-        return sorted(int(n.split(".")[0]) for n in os.listdir(folder) if n.endswith(".done"))
-
     def save_shot(self, shot_dict: Dict[str, Any]) -> None:
         atomic_write_bytes(os.path.join(self.root, "shot.json"),
                            json.dumps(shot_dict, indent=1).encode(), overwrite=True)

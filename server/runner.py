@@ -109,10 +109,7 @@ class JobRunner:
                         settings=self.settings)
         units = engine.plan(job)
         for n, unit in enumerate(units):
-            if self.job_dir.unit_done(unit.index):
-                continue
             self.run_unit(engine, job, unit, n, len(units))
-            self.job_dir.mark_unit_done(unit.index)
         self._emit("done", None, len(units), len(units), 1.0, "finished")
         return self.frames
 
@@ -196,8 +193,9 @@ class JobRunner:
         spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("Y",), dtype="float16",
                          x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
                          full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y)
+        origin = (self.spec.x - self.spec.full_x, self.spec.y - self.spec.full_y)  # clicks are in the format
         for frame, mask in segment(self.frames, self.rgb, self.shot.prompts, mask_prompts, self.settings,
-                                   progress):
+                                   progress, origin=origin):
             path = seq.path(frame)
             if not os.path.isfile(path):
                 write_image(path, Image(mask.astype(np.float16)[:, :, None], spec))
@@ -223,9 +221,8 @@ class JobRunner:
             self.check_cancel()
             self._emit("engine", None, n, count, base + share * min(max(fraction, 0.0), 1.0), message)
 
-        pending = [f for f in unit.frames if not os.path.isfile(self.result_path(f))]
-        if not pending:
-            return
+        if all(os.path.isfile(self.result_path(f)) for f in unit.frames):
+            return  # finished before a crash or by an earlier task: never computed twice
         for frame, rgb in engine.run(job, unit, progress):
             path = self.result_path(frame)
             if not os.path.isfile(path):

@@ -142,7 +142,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     job_id = args.job_id or new_job_id(shot)
     print(f"job {job_id}", flush=True)
     bar = ProgressBar()
-    with Client(args.server, timeout=args.timeout) as client:
+    with Client.from_env(args.server, timeout=args.timeout) as client:
         try:
             result = client.run(shot, job_id, on_progress=bar, transfer=args.transfer, preview=args.preview_mask)
         except KeyboardInterrupt:
@@ -175,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .client import Client
 
-    with Client(args.server, timeout=args.timeout) as client:
+    with Client.from_env(args.server, timeout=args.timeout) as client:
         body = client.status(args.job)
     if args.job:
         progress = body.get("progress") or {}
@@ -197,7 +197,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .client import Client
 
-    with Client(args.server, timeout=args.timeout) as client:
+    with Client.from_env(args.server, timeout=args.timeout) as client:
         body = client.cancel(args.job)
     print(f"{args.job}: {body['state']}")
     return 0
@@ -207,7 +207,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     from .client import Client
 
     bar = ProgressBar()
-    with Client(args.server, timeout=args.timeout) as client:
+    with Client.from_env(args.server, timeout=args.timeout) as client:
         try:
             result = client.attach(args.job, os.path.abspath(args.out), on_progress=bar)
         finally:

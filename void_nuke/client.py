@@ -51,6 +51,22 @@ class Client:
             self._enable_curve(curve_server_key, curve_client_cert)
         self.sock.connect(server)
 
+    @classmethod
+    def from_env(cls, server: Optional[str] = None, **kwargs: Any) -> "Client":
+        """A client configured from the environment, as Nuke, the panel and the CLI make them.
+
+        ``VOID_SERVER`` is the default address; ``VOID_SERVER_KEY`` (the server's public
+        CURVE key, or the path of its ``server.key`` file) turns on encryption and
+        authentication, with ``VOID_CLIENT_CERT`` naming this client's ``.key_secret`` file.
+        """
+        key = os.environ.get("VOID_SERVER_KEY")
+        if key and os.path.isfile(key):
+            import zmq.auth
+
+            key = zmq.auth.load_certificate(key)[0].decode()
+        return cls(server or DEFAULT_SERVER, curve_server_key=key.encode() if key else None,
+                   curve_client_cert=os.environ.get("VOID_CLIENT_CERT") or None, **kwargs)
+
     def _enable_curve(self, server_key: bytes, client_cert: Optional[str]) -> None:
         import zmq.auth
 

@@ -27,8 +27,14 @@ class VoidError(Exception):
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "VoidError":
-        err = cls(str(data.get("message", "unknown error")), code=str(data.get("code", "error")),
-                  detail=dict(data.get("detail") or {}))
+        """Rebuild an error received over the wire, as the class its code belongs to."""
+        code = str(data.get("code", "error"))
+        detail = dict(data.get("detail") or {})
+        klass = _CLASS_BY_CODE.get(code, VoidError)
+        err = Exception.__new__(klass)
+        VoidError.__init__(err, str(data.get("message", "unknown error")), code=code, detail=detail)
+        if isinstance(err, ShotError):
+            err.field = str(detail.get("field", ""))
         return err
 
     def __str__(self) -> str:
@@ -70,3 +76,10 @@ class ServerUnreachable(VoidError):
     """No answer from the server within the timeout."""
 
     code = "unreachable"
+
+
+_CLASS_BY_CODE = {
+    "invalid_shot": ShotError, "image": ImageError, "cancelled": Cancelled, "unreachable": ServerUnreachable,
+    "protocol": ProtocolError, "malformed": ProtocolError, "truncated": ProtocolError,
+    "oversized": ProtocolError, "version_mismatch": ProtocolError, "unknown_type": ProtocolError,
+}

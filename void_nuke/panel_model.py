@@ -156,7 +156,7 @@ class PanelActions:
 
 def _default_client(address: str) -> Any:
     from .client import Client
-    return Client(address, timeout=POLL_TIMEOUT_S)
+    return Client.from_env(address, timeout=POLL_TIMEOUT_S)
 
 
 class PanelModel:

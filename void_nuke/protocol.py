@@ -170,7 +170,10 @@ def _decode_buffer(info: Any, frame: Any, kind: str) -> np.ndarray:
     if data.nbytes != expected:
         raise ProtocolError(f"{kind}: buffer has {data.nbytes} bytes, its header says {expected}",
                             code="truncated")
-    return np.frombuffer(data, dtype=dtype).reshape(shape)
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape)
+    # Zero-copy when the frame is aligned for its type; small ZeroMQ frames may start at an odd
+    # address, and unaligned arrays are slow and refused by libraries that take buffers (OIIO).
+    return arr if arr.flags.aligned else arr.copy()
 
 
 # -- images -------------------------------------------------------------------------------

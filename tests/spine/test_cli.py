@@ -50,7 +50,7 @@ def test_shot_file_and_run_in_process(synthetic, tmp_path):
     files = sorted(os.listdir(tmp_path / "local" / "v007"))
     assert files == [synthetic.shot.result_name(f) for f in synthetic.shot.process_frames]
     again = run("run", "--shot", shot_file, "--out", tmp_path / "local", "--frames", "1001-1002")
-    assert again.returncode == 0 and (tmp_path / "local" / "v001").is_dir()
+    assert again.returncode == 0 and len(os.listdir(tmp_path / "local" / "v008")) == 3  # next free version
 
 
 def test_bad_input_and_unreachable_servers_exit_with_clear_messages(synthetic, tmp_path):

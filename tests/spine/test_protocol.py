@@ -62,6 +62,16 @@ def test_malformed_messages_are_refused_with_a_clear_error(frames, code, words):
     assert words in err.value.message
 
 
+def test_unaligned_buffers_are_realigned():
+    pixels = np.arange(24, dtype=np.float16).reshape(2, 3, 4)
+    frames = encode(Message(FRAME, "j", image_body(make_spec(3, 2)), [pixels]))
+    odd = memoryview(b"\0" + pixels.tobytes())[1:]  # starts at an odd address
+    assert not np.frombuffer(odd, np.float16).flags.aligned
+    got = decode([frames[0], odd]).buffers[0]
+    assert got.flags.aligned and np.array_equal(got, pixels)
+    assert memoryview(got).format == "e"
+
+
 def test_image_messages_must_match_their_spec():
     msg = Message(FRAME, "j", image_body(make_spec(5, 6)), [np.zeros((6, 5, 3), np.float16)])
     with pytest.raises(ProtocolError, match="do not match"):

@@ -38,7 +38,7 @@ Call = Callable[[Any, Callable[[Progress], None], threading.Event], RunResult]
 
 def _new_client(server: str) -> Any:
     from ..client import Client
-    return Client(server)
+    return Client.from_env(server)
 
 
 client_factory: Callable[[str], Any] = _new_client
