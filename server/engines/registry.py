@@ -28,14 +28,7 @@ def create_engine(name: str, settings: Dict[str, Any]) -> Engine:
 
 
 def describe_engines(settings: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """What HELLO reports about each engine, without loading any model."""
-    found: Dict[str, Dict[str, Any]] = {"classic": {"available": True, "gpu": False}}
-    void_ready = bool(settings.get("model_dir") and settings.get("pass1"))
-    found["void"] = {
-        "available": void_ready,
-        "gpu": True,
-        "passes": [1, 2] if settings.get("pass2") else [1],
-        "memory_mode": settings.get("memory_mode"),
-        "reason": "" if void_ready else "start the server with --model-dir and --pass1 to enable VOID",
-    }
-    return found
+    """What HELLO reports about each engine, without loading any model or importing torch."""
+    from .void.files import describe as describe_void
+
+    return {"classic": {"available": True, "gpu": False}, "void": describe_void(settings)}

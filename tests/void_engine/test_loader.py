@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from void_server.engines.void import loader
+from void_server.engines.void import files, loader
 
 
 def test_transformer_gets_48_input_channels_and_every_checkpoint_tensor(tiny_model, base_components):
@@ -103,5 +103,16 @@ def test_checkpoint_hash_is_streamed_sha256_and_follows_changes(tmp_path):
 
 
 def test_checkpoint_paths_default_to_the_model_folder():
-    assert loader.checkpoint_path({"model_dir": "/m"}, 2) == os.path.join("/m", "void_pass2.safetensors")
-    assert loader.checkpoint_path({"model_dir": "/m", "pass1": "/w/p1.safetensors"}, 1) == "/w/p1.safetensors"
+    assert files.checkpoint_path({"model_dir": "/m"}, 2) == os.path.join("/m", "void_pass2.safetensors")
+    assert files.checkpoint_path({"model_dir": "/m", "pass1": "/w/p1.safetensors"}, 1) == "/w/p1.safetensors"
+
+
+def test_hello_describes_void_without_torch_and_says_why_it_is_unavailable(tmp_path):
+    assert "--model-dir" in files.describe({})["reason"]
+    missing = files.describe({"model_dir": str(tmp_path)})
+    assert not missing["available"] and "void_pass1.safetensors" in missing["reason"]
+    (tmp_path / "void_pass1.safetensors").write_bytes(b"x")
+    (tmp_path / "void_pass2.safetensors").write_bytes(b"x")
+    ready = files.describe({"model_dir": str(tmp_path), "memory_mode": "model_offload"})
+    assert ready["available"] and ready["passes"] == [1] and ready["memory_mode"] == "model_offload"
+    assert files.describe({"model_dir": str(tmp_path), "raft_checkpoint": "/r.pth"})["passes"] == [1, 2]

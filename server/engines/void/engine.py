@@ -34,7 +34,8 @@ from void_server.settings import MEMORY_MODES
 
 from ..base import Engine, EngineJob, ProgressFn, WorkUnit
 from .framing import Framing, choose_framing, edit_box, union
-from .loader import checkpoint_path, checkpoint_sha256, load_base, load_transformer, make_scheduler
+from .files import checkpoint_path
+from .loader import checkpoint_sha256, load_base, load_transformer, make_scheduler
 from .memory import MemoryPlan, compute_dtype, out_of_memory, resolve_device
 from .pipeline import VoidPipeline
 from .segments import Segment, fade_weight, interpolate, plan_segments

@@ -24,17 +24,17 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 
 from void_nuke.errors import VoidError
 
+
 VOID_IN_CHANNELS = 48
 """16 noisy latent channels + 16 VAE(mask) + 16 VAE(video) (spec §4.5)."""
 
 BASE_FOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
-CHECKPOINT_NAMES = {1: "void_pass1.safetensors", 2: "void_pass2.safetensors"}
 
 
 class ModelFilesError(VoidError):
@@ -221,10 +221,3 @@ def checkpoint_sha256(path: str) -> str:
     return value
 
 
-def checkpoint_path(settings: Dict[str, Any], pass_number: int) -> str:
-    """The checkpoint of a pass: the ``pass1``/``pass2`` setting, else the file in the model folder."""
-    explicit: Optional[str] = settings.get(f"pass{pass_number}")
-    if explicit:
-        return explicit
-    model_dir = settings.get("model_dir") or ""
-    return os.path.join(model_dir, CHECKPOINT_NAMES[pass_number])

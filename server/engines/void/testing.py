@@ -17,7 +17,8 @@ from typing import Tuple
 
 import torch
 
-from .loader import CHECKPOINT_NAMES, VOID_IN_CHANNELS
+from .files import CHECKPOINT_NAMES
+from .loader import VOID_IN_CHANNELS
 
 TINY_TEXT_DIM = 32
 TINY_TEXT_LENGTH = 16
