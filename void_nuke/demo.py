@@ -89,8 +89,11 @@ def make_synthetic_shot(folder: str, frames: int = 24, size: Tuple[int, int] = (
         "affected": [os.path.join(folder, "affected.####.exr")],
         "prompt": "A wooden deck under a blue sky, nothing on it.",
         "engine": {"name": engine},
-        "masks": MaskSettings(threshold=0.1, feather=6.0).to_dict(),
-        "output": OutputSettings(os.path.join(os.path.dirname(folder), "results"), mask_layer=True).to_dict(),
+        # the shadow is there from the first frame, so VOID's "no affected region on the first
+        # frame" convention would leave it standing in frame one
+        "masks": MaskSettings(threshold=0.1, feather=6.0, clear_affected_first_frame=False).to_dict(),
+        "output": OutputSettings(os.path.join(os.path.dirname(folder), "results"), name="demo",
+                                 mask_layer=True).to_dict(),
     })
     return SyntheticShot(shot, bg)
 
