@@ -9,12 +9,13 @@ earlier units ran in this process (keep cross-unit state in ``job.scratch``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, Iterator, List, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
 from void_nuke.exrio import ImageSpec
+from void_nuke.errors import ShotError
 from void_nuke.shot import Shot
 
 ProgressFn = Callable[[float, str], None]
@@ -67,3 +68,37 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Release models and memory (the server's "release GPU")."""
+
+
+def parse_options(options_class: type, engine: str, options: Mapping[str, Any],
+                  limits: Mapping[str, Tuple[float, float]] = {},
+                  choices: Mapping[str, Sequence[Any]] = {}) -> Dict[str, Any]:
+    """Validate ``shot.engine.options`` against an engine's options dataclass.
+
+    Returns keyword arguments for ``options_class``: each value has the type of its
+    field's default, lies within ``limits`` and is one of ``choices``. Errors name the
+    option and what it accepts.
+    """
+    known = {f.name: f.default for f in fields(options_class)}
+    values: Dict[str, Any] = {}
+    for key, value in options.items():
+        where = f"engine.options.{key}"
+        if key not in known:
+            raise ShotError(where, f"the {engine} engine has no option {key!r}; its options are "
+                                   f"{', '.join(sorted(known))}")
+        default = known[key]
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise ShotError(where, f"must be text, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ShotError(where, f"must be a number, got {value!r}")
+        elif isinstance(default, int) and value != int(value):
+            raise ShotError(where, f"must be a whole number, got {value!r}")
+        else:
+            value = type(default)(value)
+        if key in choices and value not in choices[key]:
+            raise ShotError(where, f"must be one of {', '.join(map(str, choices[key]))}, got {value!r}")
+        if key in limits and not limits[key][0] <= value <= limits[key][1]:
+            raise ShotError(where, f"must be between {limits[key][0]} and {limits[key][1]}, got {value!r}")
+        values[key] = value
+    return values

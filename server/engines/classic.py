@@ -17,15 +17,15 @@ uninterrupted one.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
 import cv2
 import numpy as np
 
-from void_nuke.errors import ImageError, ShotError
+from void_nuke.errors import ImageError
 
-from .base import Engine, EngineJob, ProgressFn, WorkUnit
+from .base import Engine, EngineJob, ProgressFn, WorkUnit, parse_options
 
 _FRAME_CACHE_BYTES = 512 * 2 ** 20
 _FLOW_CACHE_BYTES = 1536 * 2 ** 20
@@ -65,22 +65,7 @@ class ClassicOptions:
     @classmethod
     def from_options(cls, options: Dict[str, Any]) -> "ClassicOptions":
         """Validate ``options``; errors name the option and its allowed range."""
-        known = {f.name: f for f in fields(cls)}
-        values: Dict[str, Any] = {}
-        for key, value in options.items():
-            where = f"engine.options.{key}"
-            if key not in known:
-                raise ShotError(where, f"the classic engine has no option {key!r}; its options are "
-                                       f"{', '.join(sorted(known))}")
-            low, high = cls._LIMITS[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ShotError(where, f"must be a number, got {value!r}")
-            if not low <= value <= high:
-                raise ShotError(where, f"must be between {low} and {high}, got {value!r}")
-            if isinstance(low, int) and value != int(value):
-                raise ShotError(where, f"must be a whole number, got {value!r}")
-            values[key] = type(low)(value)
-        return cls(**values)
+        return cls(**parse_options(cls, "classic", options, cls._LIMITS))
 
 
 class _LRU(Generic[K, V]):

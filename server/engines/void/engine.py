@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -32,7 +32,7 @@ from void_server.modelspace import (MAX_FRAMES, WINDOW_FRAMES, mirror_pad, padde
                                     pass2_mask)
 from void_server.settings import MEMORY_MODES
 
-from ..base import Engine, EngineJob, ProgressFn, WorkUnit
+from ..base import Engine, EngineJob, ProgressFn, WorkUnit, parse_options
 from .framing import Framing, choose_framing, edit_box, union
 from .files import checkpoint_path
 from .loader import checkpoint_sha256, load_base, load_transformer, make_scheduler
@@ -83,30 +83,7 @@ class VoidOptions:
     @classmethod
     def from_options(cls, options: Dict[str, Any]) -> "VoidOptions":
         """Validate ``options``; errors name the option and what it accepts."""
-        known = {f.name: f for f in fields(cls)}
-        values: Dict[str, Any] = {}
-        for key, value in options.items():
-            where = f"engine.options.{key}"
-            if key not in known:
-                raise ShotError(where, f"the void engine has no option {key!r}; its options are "
-                                       f"{', '.join(sorted(known))}")
-            default = known[key].default
-            if isinstance(default, str):
-                if not isinstance(value, str):
-                    raise ShotError(where, f"must be text, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ShotError(where, f"must be a number, got {value!r}")
-            elif isinstance(default, int) and value != int(value):
-                raise ShotError(where, f"must be a whole number, got {value!r}")
-            else:
-                value = type(default)(value)
-            if key in cls._CHOICES and value not in cls._CHOICES[key]:
-                raise ShotError(where, f"must be one of {', '.join(map(str, cls._CHOICES[key]))}, got {value!r}")
-            if key in cls._LIMITS and not cls._LIMITS[key][0] <= value <= cls._LIMITS[key][1]:
-                low, high = cls._LIMITS[key]
-                raise ShotError(where, f"must be between {low} and {high}, got {value!r}")
-            values[key] = value
-        options_ = cls(**values)
+        options_ = cls(**parse_options(cls, "void", options, cls._LIMITS, cls._CHOICES))
         options_.size  # validates the resolution
         if options_.segment_overlap >= options_.segment_frames:
             raise ShotError("engine.options.segment_overlap", "must be smaller than segment_frames")
