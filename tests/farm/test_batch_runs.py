@@ -203,9 +203,9 @@ def test_report_exit_codes() -> None:
 
 # -- real in-process runs ------------------------------------------------------------------------
 
+@pytest.mark.server
 def test_cli_batch_runs_good_shots_in_process_and_fails_on_the_broken_one(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    pytest.importorskip("void_server.runner")
     for name in ("sh010", "sh020"):
         write_tiny_shot(tmp_path / "plates", name, 1001, 1004)
     # sh030's plate lacks frame 1003: it fails, the others still finish.

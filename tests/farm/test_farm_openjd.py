@@ -134,10 +134,10 @@ def test_docs_example_gives_a_template_openjd_check_accepts(tmp_path: Path) -> N
     assert (tmp_path / "renders" / "ball" / "v001").is_dir()
 
 
+@pytest.mark.server
 @pytest.mark.skipif(OPENJD is None or VOID_NUKE is None, reason="openjd-cli or the void-nuke command is missing")
 def test_openjd_run_renders_a_tiny_shot_in_segments(tiny_shots: Path, tmp_path: Path) -> None:
     """prepare → two render segments → publish, run by OpenJD's own local runner."""
-    pytest.importorskip("void_server.runner")
     shots_file = tmp_path / "one.toml"
     shots_file.write_text(shot_list_toml(["sh010"]))
     bundle = tmp_path / "bundle"
