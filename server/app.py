@@ -603,10 +603,11 @@ class Server:
             if now - sub.last_seen > CLIENT_TIMEOUT_S:
                 log.info("client went quiet; keeping job %s running without it", sub.job)
                 del self.subs[key]
-        if now - self._last_purge < PURGE_INTERVAL_S:
+        ttl = self.settings.result_ttl_hours * 3600.0
+        if now - self._last_purge < min(PURGE_INTERVAL_S, ttl / 2):
             return
         self._last_purge = now
-        for record in self.store.expired(self.settings.result_ttl_hours * 3600.0):
+        for record in self.store.expired(ttl):
             if record.id == self.worker.current:
                 continue
             JobDir(os.path.join(self.settings.data_dir, "jobs", record.id)).remove()

@@ -211,3 +211,18 @@ def test_status_reports_health_and_queue(server):
     assert body["engines"]["void"]["available"] is False
     assert body["gpu"] == {"cuda": False}
     assert body["queue"] == 0 and isinstance(body["jobs"], list)
+
+
+def test_finished_jobs_are_purged_after_their_retention_time(server_factory, synthetic):
+    srv = server_factory(extra=["--result-ttl-hours", "0.0005"])  # 1.8 s
+    with Client(srv.address) as client:
+        result = client.run(synthetic.shot, job_id="short-lived")
+        job_dir = os.path.join(srv.data_dir, "jobs", "short-lived")
+        assert os.path.isdir(job_dir)
+        deadline = time.monotonic() + 30
+        while os.path.isdir(job_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not os.path.isdir(job_dir)
+        with pytest.raises(VoidError, match="no job 'short-lived'"):
+            client.status("short-lived")
+    assert all(os.path.isfile(p) for p in result_files(result, synthetic.shot))  # the client's copies stay
