@@ -12,7 +12,7 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -190,9 +190,7 @@ class JobRunner:
             self.check_cancel()
             self._emit("masks", None, 0, len(self.frames), MASK_SHARE * 0.5 * fraction, message)
 
-        spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("Y",), dtype="float16",
-                         x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
-                         full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y)
+        spec = self.plate_shaped(("Y",))
         origin = (self.spec.x - self.spec.full_x, self.spec.y - self.spec.full_y)  # clicks are in the format
         for frame, mask in segment(self.frames, self.rgb, self.shot.prompts, mask_prompts, self.settings,
                                    progress, origin=origin):
@@ -201,10 +199,12 @@ class JobRunner:
                 write_image(path, Image(mask.astype(np.float16)[:, :, None], spec))
         return seq
 
+    def plate_shaped(self, channels: Tuple[str, ...], **attributes: Any) -> ImageSpec:
+        """A half-float spec with the plate's data and display windows."""
+        return replace(self.spec, channels=channels, dtype="float16", attributes=attributes)
+
     def write_quadmask(self, frame: int, q: np.ndarray) -> None:
-        spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("Y",), dtype="float16",
-                         x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
-                         full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y)
+        spec = self.plate_shaped(("Y",))
         write_image(self.quadmask_seq.path(frame), Image(q.astype(np.float16)[:, :, None], spec),
                     overwrite=True)
 
@@ -259,10 +259,8 @@ class JobRunner:
 
     def write_previews(self) -> List[int]:
         """Deliver the quadmask as colour (R, G, B) plus ``void.mask``, one frame per plate frame."""
-        spec = ImageSpec(width=self.spec.width, height=self.spec.height, channels=("R", "G", "B", "void.mask"),
-                         dtype="float16", x=self.spec.x, y=self.spec.y, full_width=self.spec.full_width,
-                         full_height=self.spec.full_height, full_x=self.spec.full_x, full_y=self.spec.full_y,
-                         attributes={"void:job_id": self.job_id, "void:preview": "quadmask"})
+        spec = self.plate_shaped(("R", "G", "B", "void.mask"),
+                                 **{"void:job_id": self.job_id, "void:preview": "quadmask"})
         for i, frame in enumerate(self.frames):
             self.check_cancel()
             path = self.result_path(frame)
