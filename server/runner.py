@@ -136,7 +136,8 @@ class JobRunner:
             remove, affected = self.mattes(frame)
             if sam2_seq is not None:
                 remove.append(read_image(sam2_seq.path(frame)).pixels[:, :, 0].astype(np.float32))
-            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=(frame == self.frames[0]))
+            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=(frame == self.frames[0]),
+                                  shape=(self.spec.height, self.spec.width))
             self.write_quadmask(frame, q)
             self._emit("masks", frame, i + 1, len(self.frames), MASK_SHARE * (i + 1) / len(self.frames),
                        f"quadmask {frame}")
@@ -251,6 +252,8 @@ class JobRunner:
         }
         attrs.update(engine.metadata())
         for key, value in qm.quadmask_stats(q).items():
+            if key == "bbox":  # edit region [x, y, w, h] in data-window pixels, or none
+                value = " ".join(str(int(v)) for v in value) if value else "none"
             if isinstance(value, (int, float, str)) and not isinstance(value, bool):
                 attrs[f"void:mask.{key}"] = value
         return attrs

@@ -55,6 +55,9 @@ def test_submit_writes_versioned_results_with_the_plate_background(server, synth
         attrs = result.spec.attributes
         assert attrs["void:job_id"] == first.job_id and attrs["void:engine"] == "classic"
         assert attrs["void:source_frame"] == frame and attrs["void:prompt"] == shot.prompt
+        x, y, w, h = (int(v) for v in attrs["void:mask.bbox"].split())  # the edit region's box
+        rows, cols = np.nonzero(q != 255)
+        assert (x, y, x + w - 1, y + h - 1) == (cols.min(), rows.min(), cols.max(), rows.max())
         assert result.spec.display_window == plate.spec.display_window
         assert result.spec.dtype == "float16"
 
