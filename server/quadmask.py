@@ -12,19 +12,15 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from void_nuke.display import QUADMASK_COLOURS
 from void_nuke.errors import ImageError
 from void_nuke.shot import MaskSettings
 
 REMOVE, OVERLAP, AFFECTED, KEEP = 0, 63, 127, 255
 CLASSES = {"remove": REMOVE, "overlap": OVERLAP, "affected": AFFECTED, "keep": KEEP}
 
-PREVIEW_COLOURS = {
-    "remove": (213, 94, 0),      # vermillion
-    "overlap": (240, 228, 66),   # yellow
-    "affected": (86, 180, 233),  # sky blue
-    "keep": (0, 0, 0),           # black
-}
-"""sRGB preview colour of each class (Okabe-Ito colours, distinguishable with colour-blindness)."""
+PREVIEW_COLOURS = QUADMASK_COLOURS
+"""The preview colour of each class (shared with the client's contact sheets)."""
 
 _VALID = np.zeros(256, bool)
 _VALID[[REMOVE, OVERLAP, AFFECTED, KEEP]] = True

@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .display import linear_to_srgb, to_uint8
+from .display import QUADMASK_COLOURS, linear_to_srgb, to_uint8
 from .exrio import Image, make_spec, read_image, write_image
 from .shot import MaskSettings, OutputSettings, Shot
 from .sequences import FrameRange
@@ -100,8 +100,7 @@ def make_synthetic_shot(folder: str, frames: int = 24, size: Tuple[int, int] = (
 
 # -- contact sheet --------------------------------------------------------------------------
 
-QUADMASK_COLOURS = {0: (230, 40, 40), 63: (240, 170, 30), 127: (40, 190, 230)}
-"""Display colours of the quadmask classes: remove red, overlap orange, affected cyan."""
+QUADMASK_CLASSES = {0: "remove", 63: "overlap", 127: "affected"}
 
 
 def quadmask_preview(plate_srgb: np.ndarray, mask_value: np.ndarray) -> np.ndarray:
@@ -109,8 +108,8 @@ def quadmask_preview(plate_srgb: np.ndarray, mask_value: np.ndarray) -> np.ndarr
     grey = (plate_srgb.astype(np.float32).mean(axis=-1, keepdims=True) * 0.4).astype(np.uint8)
     out = np.repeat(grey, 3, axis=-1)
     q = np.rint(mask_value * 255.0).astype(np.int32)
-    for value, colour in QUADMASK_COLOURS.items():
-        out[np.abs(q - value) <= 8] = colour
+    for value, name in QUADMASK_CLASSES.items():
+        out[np.abs(q - value) <= 8] = QUADMASK_COLOURS[name]
     return out
 
 

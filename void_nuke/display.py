@@ -15,6 +15,13 @@ import numpy as np
 from .errors import ImageError
 
 SRGB_ENCODED = "sRGB Encoded Rec.709 (sRGB)"
+QUADMASK_COLOURS = {
+    "remove": (213, 94, 0),      # vermillion
+    "overlap": (240, 228, 66),   # yellow
+    "affected": (86, 180, 233),  # sky blue
+    "keep": (0, 0, 0),           # black
+}
+"""sRGB preview colour of each quadmask class (Okabe-Ito colours, distinguishable with colour-blindness)."""
 LINEAR_SRGB_NAMES = ("Linear Rec.709 (sRGB)", "lin_srgb", "lin_rec709", "Utility - Linear - sRGB",
                      "scene_linear_srgb", "linear")
 """Names of the colour space whose display encoding is the plain sRGB transfer."""
