@@ -145,14 +145,14 @@ _SEED_CELL = 2
 """Cell size, in pixels, of the coarse grid on which outline seeds are labelled."""
 
 
-def _seed_outline(samples: np.ndarray, block: Window) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """A coarse guess of every pixel's distance to the outline, and of its nearest sample.
+def _seed_cells(samples: np.ndarray, block: Window) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """A coarse guess of every cell's distance to the outline, and of its nearest sample.
 
     Samples are stamped on a grid of ``_SEED_CELL``-pixel cells and a distance
     transform labels every cell with its nearest seed (a coarse grid is four
     times cheaper; ``_nearest_sample`` makes the answer exact). Returns
-    (pixel distance upper-bound estimate (bh, bw), sample index per cell), or
-    None when no sample falls in the block.
+    (distance estimate in pixels per cell, sample index per cell), or None
+    when no sample falls in the block.
     """
     bx, by, bw, bh = block
     cw, ch = -(-bw // _SEED_CELL), -(-bh // _SEED_CELL)
@@ -168,8 +168,15 @@ def _seed_outline(samples: np.ndarray, block: Window) -> Optional[Tuple[np.ndarr
                                                         labelType=cv2.DIST_LABEL_PIXEL)
     lut = np.zeros(int(labels.max()) + 1, np.int32)
     lut[labels[row, col]] = index
-    pixel_dist = np.repeat(np.repeat(cell_dist * _SEED_CELL, _SEED_CELL, axis=0), _SEED_CELL, axis=1)
-    return pixel_dist[:bh, :bw], lut[labels]
+    cell_dist *= _SEED_CELL
+    return cell_dist, lut[labels]
+
+
+def _to_pixels(cells: np.ndarray, block: Window) -> np.ndarray:
+    """A per-cell array repeated over each cell's pixels and cropped to ``block`` (bh, bw)."""
+    bw, bh = block[2], block[3]
+    size = (cells.shape[1] * _SEED_CELL, cells.shape[0] * _SEED_CELL)
+    return cv2.resize(cells, size, interpolation=cv2.INTER_NEAREST)[:bh, :bw]
 
 
 def _nearest_sample(samples: np.ndarray, start: np.ndarray, px: np.ndarray,
@@ -180,72 +187,111 @@ def _nearest_sample(samples: np.ndarray, start: np.ndarray, px: np.ndarray,
     on it, labels come from a coarse grid and a 5x5-mask estimate). Each
     point first jumps by its offset along the local tangent (one Newton step
     towards the foot of the perpendicular), then steps to a closer neighbour
-    until none is closer. Returns (sample index, distance).
+    until none is closer. After the first step a point only needs to look
+    further the way it moved: the sample behind it is the one it left, which
+    is farther. Returns (sample index, distance).
     """
     count = len(samples)
-    sx, sy = samples[:, 0].astype(np.float32), samples[:, 1].astype(np.float32)
-    chord = (np.roll(samples, -1, axis=0) - np.roll(samples, 1, axis=0)).astype(np.float32)
-    spacing = np.maximum(np.hypot(chord[:, 0], chord[:, 1]), np.float32(1e-6))
-    tx, ty, spacing = chord[:, 0] / spacing, chord[:, 1] / spacing, spacing / 2
+    # Points as complex numbers: one gather per lookup instead of two.
+    outline = (samples[:, 0] + 1j * samples[:, 1]).astype(np.complex64)
+    point = np.empty(len(px), np.complex64)
+    point.real, point.imag = px, py
+    # The chord between a sample's neighbours spans two sample steps; the
+    # offset along it, in steps, is 2 (d . chord) / |chord|^2.
+    chord = np.roll(outline, -1) - np.roll(outline, 1)
+    per_step = 2 * chord / np.maximum(np.abs(chord) ** 2, np.float32(1e-12))
 
-    def dist2(index: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (x - sx[index]) ** 2 + (y - sy[index]) ** 2
+    def dist2(index: np.ndarray, at: np.ndarray) -> np.ndarray:
+        offset = at - outline[index]
+        return offset.real ** 2 + offset.imag ** 2
 
     nearest = start.astype(np.int64)
-    best = dist2(nearest, px, py)
-    along = ((px - sx[nearest]) * tx[nearest] + (py - sy[nearest]) * ty[nearest]) / spacing[nearest]
+    offset = point - outline[nearest]
+    best = offset.real ** 2 + offset.imag ** 2
+    step_at = per_step[nearest]
+    along = offset.real * step_at.real + offset.imag * step_at.imag
     jumped = (nearest + np.clip(np.rint(along), -count // 2, count // 2).astype(np.int64)) % count
-    jumped_d2 = dist2(jumped, px, py)
-    closer = jumped_d2 < best
-    nearest[closer], best[closer] = jumped[closer], jumped_d2[closer]
-    active = np.arange(len(nearest))
-    for _ in range(64):
-        here, x, y = nearest[active], px[active], py[active]
-        moved = np.zeros(len(active), bool)
-        for step in (-1, 1):
-            other = (here + step) % count
-            d2 = dist2(other, x, y)
-            closer = d2 < best[active]
-            best[active[closer]] = d2[closer]
-            nearest[active[closer]] = other[closer]
-            moved |= closer
-        active = active[moved]
+    jumped_d2 = dist2(jumped, point)
+    nearest = np.where(jumped_d2 < best, jumped, nearest)
+    best = np.minimum(jumped_d2, best)
+    direction = np.zeros(len(nearest), np.int64)
+    for step in (-1, 1):
+        other = (nearest + (step - direction)) % count  # both neighbours of the post-jump sample
+        d2 = dist2(other, point)
+        closer = d2 < best
+        nearest = np.where(closer, other, nearest)
+        direction[closer] = step
+        best = np.minimum(d2, best)
+    active = np.flatnonzero(direction)
+    for _ in range(63):
         if active.size == 0:
             break
+        other = (nearest[active] + direction[active]) % count
+        d2 = dist2(other, point[active])
+        closer = d2 < best[active]
+        active = active[closer]
+        best[active], nearest[active] = d2[closer], other[closer]
     return nearest, np.sqrt(best)
+
+
+def _ramp(signed: np.ndarray, width: Union[np.ndarray, float], falloff: float) -> np.ndarray:
+    """Feather ramp at signed distances (positive outside), box-filtered over one pixel."""
+    width = np.float32(width) if np.isscalar(width) else width
+    ramp = np.clip((np.maximum(width, 0) + 0.5 - signed) / (np.abs(width) + 1), 0, 1)
+    if falloff != 1.0:
+        ramp = np.where(width != 0, ramp ** np.float32(falloff), ramp)
+    return ramp
 
 
 def _feathered(coverage: np.ndarray, block: Window, samples: np.ndarray, widths: np.ndarray,
                falloff: float) -> np.ndarray:
-    """Alpha of a feathered shape over ``block`` from its hard coverage and outline samples."""
+    """Alpha of a feathered shape over ``block`` from its hard coverage and outline samples.
+
+    Only pixels the ramp can change are visited: those whose seed cell lies
+    within reach of the outline. Where no width is negative, fully covered
+    pixels stay 1 (they are at least half a pixel inside, where the ramp is
+    1), and where none is positive, uncovered pixels stay 0, so those are
+    skipped. Edge pixels take their signed distance from their coverage; when
+    the width is the same all along the outline they need no outline search.
+    """
     bx, by, bw, bh = block
     inside = coverage >= 0.5
     alpha = inside.astype(np.float32)
-    seeded = _seed_outline(samples, block)
+    seeded = _seed_cells(samples, block)
     if seeded is None:  # the outline is farther than any feather: plain inside/outside
         return alpha
-    seed_dist, cell_sample = seeded
+    cell_dist, cell_sample = seeded
     # Only pixels the ramp reaches change: outward as far as the widest positive
     # feather, inward as far as the widest negative one, plus the half-pixel
     # filter and the coarse grid's error (a cell diagonal and a half).
     slack = 0.5 + 1.5 * math.sqrt(2.0) * _SEED_CELL
-    reach_out = max(float(widths.max()), 0.0) + slack
-    reach_in = max(-float(widths.min()), 0.0) + slack
-    flat = np.flatnonzero(np.where(inside, seed_dist <= reach_in, seed_dist <= reach_out))
-    rows, cols = np.divmod(flat, bw)
+    widest_out, widest_in = float(widths.max()), -float(widths.min())
+    reach_out = max(widest_out, 0.0) + slack
+    reach_in = max(widest_in, 0.0) + slack
+    near_in = _to_pixels((cell_dist <= reach_in).view(np.uint8), block).view(bool)
+    near_out = _to_pixels((cell_dist <= reach_out).view(np.uint8), block).view(bool)
+    if widest_in <= 0:
+        near_in &= coverage < 1
+    if widest_out <= 0:
+        near_out &= coverage > 0
+    flat = np.flatnonzero(np.where(inside, near_in, near_out))
+    cover = coverage.ravel()[flat]
+    edge = (cover > 0) & (cover < 1)
+    signed = np.float32(0.5) - cover  # exact for edge pixels; the rest get their distance below
+    uniform = widest_out == -widest_in
+    at = np.flatnonzero(~edge) if uniform else np.arange(len(flat))
+    rows, cols = np.divmod(flat[at], bw)
     px = (cols + (bx + 0.5)).astype(np.float32)
     py = (rows + (by + 0.5)).astype(np.float32)
-    nearest, distance = _nearest_sample(samples, cell_sample[rows // _SEED_CELL, cols // _SEED_CELL], px, py)
-    # Signed distance to the outline, positive outside; edge pixels use their exact coverage.
-    cover = coverage.ravel()[flat]
-    signed = np.where(cover >= 0.5, -distance, distance)
-    edge = (cover > 0) & (cover < 1)
-    signed[edge] = 0.5 - cover[edge]
-    width = widths[nearest].astype(np.float32)
-    ramp = np.clip((np.maximum(width, 0) + 0.5 - signed) / (np.abs(width) + 1), 0, 1)
-    if falloff != 1.0:
-        ramp = np.where(width != 0, ramp ** np.float32(falloff), ramp)
-    alpha.ravel()[flat] = ramp
+    start = cell_sample.ravel()[rows // _SEED_CELL * cell_sample.shape[1] + cols // _SEED_CELL]
+    nearest, distance = _nearest_sample(samples, start, px, py)
+    far = ~edge[at]
+    signed[at[far]] = np.where(cover[at[far]] >= 0.5, -distance[far], distance[far])
+    if uniform:
+        width: Union[np.ndarray, float] = widest_out
+    else:
+        width = widths[nearest].astype(np.float32)
+    alpha.ravel()[flat] = _ramp(signed, width, falloff)
     return alpha
 
 
