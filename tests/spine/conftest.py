@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional
 
 import pytest
 
