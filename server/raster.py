@@ -32,6 +32,8 @@ at ``i + 0.5`` (see ``void_nuke.shapes``).
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Sequence, Tuple, Union
 
 import cv2
@@ -402,6 +404,9 @@ def _combine(result: np.ndarray, alpha: Union[np.ndarray, np.float32], mode: str
         cv2.add(result, cv2.subtract(alpha, cv2.multiply(result, alpha)), dst=result)
 
 
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="void-raster")
+
+
 def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[ImageSpec, Sequence[int]],
                      role: Optional[str] = None) -> np.ndarray:
     """Combined alpha float32 (H, W) of ``shapes`` (those with ``role``, if given) on ``frame``.
@@ -412,11 +417,13 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
     """
     win = to_window(spec_or_window)
     result = np.zeros((win[3], win[2]), np.float32)
-    for shape in shapes:
-        if (role is not None and shape.role != role) or not shape.exists_at(frame):
-            continue
+    chosen = [s for s in shapes if (role is None or s.role == role) and s.exists_at(frame)]
+    # Each shape's alpha is independent (Agg, OpenCV and large numpy operations release the GIL),
+    # so they are computed on every core; merging stays in list order.
+    regions = _POOL.map(lambda shape: _shape_region(shape, frame, win), chosen) if len(chosen) > 1 \
+        else [_shape_region(shape, frame, win) for shape in chosen]
+    for shape, found in zip(chosen, regions):
         opacity = np.float32(shape.at(frame).opacity)
-        found = _shape_region(shape, frame, win)
         alpha, (r0, r1, c0, c1) = found if found is not None else (None, (0, 0, 0, 0))
         if shape.invert:
             # Beyond its reach an inverted shape is at full opacity: merge that everywhere else.
