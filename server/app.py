@@ -38,7 +38,7 @@ from void_nuke.protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, FRAME, HEA
                                 RESULT, STATUS, SUBMIT, Message, Sequencer, decode, encode, error_message,
                                 image_body, image_from_message)
 from void_nuke.sequences import SequencePattern
-from void_nuke.shot import Shot, check_job_id
+from void_nuke.shot import TRANSFERS, Shot, check_job_id
 from void_nuke.versions import claim_version
 
 from . import __version__ as server_version
@@ -273,7 +273,7 @@ class Server:
         settings = self.settings.engine_settings()
         return {"server": "void-server", "version": server_version, "protocol": PROTOCOL_VERSION,
                 "engines": describe_engines(settings), "gpu": self.worker.gpu,
-                "transfer": ["pixels", "paths"], "credits": self.settings.credits,
+                "transfer": list(TRANSFERS), "credits": self.settings.credits,
                 "limits": {"max_header_bytes": MAX_HEADER_BYTES, "max_buffer_bytes": MAX_BUFFER_BYTES},
                 "queue": self.store.count(QUEUED), "running": self.worker.current,
                 "heartbeat_s": self.settings.heartbeat_s, "result_ttl_hours": self.settings.result_ttl_hours}
@@ -293,7 +293,7 @@ class Server:
     def on_submit(self, identity: bytes, msg: Message) -> Message:
         job_id = check_job_id(msg.job or "")
         transfer = msg.body.get("transfer", "pixels")
-        if transfer not in ("pixels", "paths"):
+        if transfer not in TRANSFERS:
             raise VoidError(f"unknown transfer mode {transfer!r}; use pixels or paths", code="bad_request")
         preview = bool(msg.body.get("preview", False))
         shot = Shot.from_dict(msg.body.get("shot"))

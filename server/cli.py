@@ -31,8 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--path-map", action="append", default=[], metavar="CLIENT=SERVER",
                        help="map a client path prefix to this host's (repeatable), or a rules file "
                             "(.json OpenJD path-mapping or .toml)")
-    serve.add_argument("--engine", choices=["classic", "void"], default="classic",
-                       help="default engine advertised (jobs choose their own)")
     serve.add_argument("--model-dir", help="VOID base folder laid out like CogVideoX-Fun-V1.5-5b-InP")
     serve.add_argument("--pass1", help="void_pass1.safetensors")
     serve.add_argument("--pass2", help="void_pass2.safetensors")
@@ -43,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sam2-config", default="configs/sam2.1/sam2.1_hiera_l.yaml")
     serve.add_argument("--sam2-image-size", type=int, default=1024,
                        help="SAM2's square input size (checkpoints are trained at 1024)")
-    serve.add_argument("--vlm-url", help="OpenAI-compatible chat endpoint for the affected-region assist")
     serve.add_argument("--ocio-config", help="OCIO config for the VOID engine's colour conversion")
     serve.add_argument("-v", "--verbose", action="store_true")
 
@@ -67,8 +64,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
                               credits=args.credits, model_dir=args.model_dir, pass1=args.pass1,
                               pass2=args.pass2, memory_mode=args.memory_mode, device=args.device,
                               raft_checkpoint=args.raft_checkpoint, sam2_checkpoint=args.sam2_checkpoint,
-                              sam2_config=args.sam2_config, sam2_image_size=args.sam2_image_size,
-                              vlm_url=args.vlm_url, path_map=rules)
+                              sam2_config=args.sam2_config, sam2_image_size=args.sam2_image_size, path_map=rules)
     if args.ocio_config:
         settings.ocio_config = args.ocio_config
     return settings

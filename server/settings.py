@@ -34,10 +34,6 @@ class ServerSettings:
     sam2_checkpoint: Optional[str] = None
     sam2_config: str = "configs/sam2.1/sam2.1_hiera_l.yaml"
     sam2_image_size: int = 1024
-    # Affected-region assist (OpenAI-compatible chat endpoint)
-    vlm_url: Optional[str] = None
-    vlm_model: str = "gemini-3-pro-preview"
-    vlm_key_env: str = "GEMINI_API_KEY"
     # colour and paths
     ocio_config: str = "ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4"
     path_map: List[Tuple[str, str]] = field(default_factory=list)

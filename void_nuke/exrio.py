@@ -76,11 +76,6 @@ class ImageSpec:
         except ValueError:
             raise ImageError(f"no channel {name!r}; the image has {', '.join(self.channels)}") from None
 
-    def with_attributes(self, **attrs: Attr) -> "ImageSpec":
-        merged = dict(self.attributes)
-        merged.update(attrs)
-        return replace(self, attributes=merged)
-
     def to_dict(self) -> Dict[str, Any]:
         return {"width": self.width, "height": self.height, "channels": list(self.channels),
                 "dtype": self.dtype, "x": self.x, "y": self.y, "full_width": self.full_width,

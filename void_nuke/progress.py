@@ -5,9 +5,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
 
-STAGES = ("upload", "queued", "masks", "engine", "download", "done")
-
-
 @dataclass(frozen=True)
 class Progress:
     job_id: str

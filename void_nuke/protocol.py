@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import msgpack
 import numpy as np
@@ -204,7 +204,3 @@ def image_from_message(msg: Message) -> Image:
 def error_message(err: VoidError, job: Optional[str] = None, re: int = 0) -> Message:
     return Message(ERROR, job, err.to_dict(), re=re)
 
-
-def input_key(role: str, frame: int) -> Tuple[str, int]:
-    """Inputs are named by role ("plate", "remove/0", "affected/1") and frame."""
-    return (role, int(frame))

@@ -96,9 +96,6 @@ class SequencePattern:
     def missing(self, frames: Sequence[int]) -> List[int]:
         return [f for f in frames if not os.path.isfile(self.path(f))]
 
-    def with_directory(self, directory: str) -> "SequencePattern":
-        return SequencePattern(os.path.join(directory, os.path.basename(self.pattern)))
-
     def nuke_pattern(self) -> str:
         """The pattern in Nuke's ``####`` notation."""
         name = f"{self._seq.basename()}{'#' * self.padding}{self.extension}"

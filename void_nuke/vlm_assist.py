@@ -69,16 +69,6 @@ class VlmConfig:
     """Frames are scaled down so their longer side is at most this many pixels."""
     sample_count: int = 10
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> "VlmConfig":
-        """From server settings (``vlm_url``, ``vlm_model``, ``vlm_key_env``)."""
-        url = settings.get("vlm_url")
-        if not url:
-            raise VlmError("the affected-region assist is off: set vlm_url to an OpenAI-compatible "
-                           "chat endpoint to turn it on", code="vlm_off")
-        return cls(url=str(url), model=str(settings.get("vlm_model") or DEFAULT_MODEL),
-                   key_env=str(settings.get("vlm_key_env") or DEFAULT_KEY_ENV))
-
     @property
     def endpoint(self) -> str:
         url = self.url.rstrip("/")

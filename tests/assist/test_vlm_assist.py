@@ -228,12 +228,8 @@ def test_unreachable_and_non_chat_services(vlm):
     assert err.value.code == "vlm_unreachable"
 
 
-def test_config_from_server_settings():
-    with pytest.raises(VlmError, match="vlm_url") as err:
-        VlmConfig.from_settings({"vlm_url": None})
-    assert err.value.code == "vlm_off"
-    config = VlmConfig.from_settings({"vlm_url": "http://host/v1/", "vlm_model": "m", "vlm_key_env": "K"})
-    assert (config.endpoint, config.model, config.key_env) == ("http://host/v1/chat/completions", "m", "K")
+def test_config_endpoint_accepts_a_base_url_or_the_full_path():
+    assert VlmConfig(url="http://host/v1/").endpoint == "http://host/v1/chat/completions"
     assert VlmConfig(url="http://host/v1/chat/completions").endpoint == "http://host/v1/chat/completions"
 
 
