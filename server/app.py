@@ -124,6 +124,7 @@ class Server:
         self.completions: "queue.Queue[Tuple[Callable[..., None], tuple]]" = queue.Queue()
         self.subs: Dict[Tuple[bytes, str], Subscriber] = {}
         self.available: Dict[str, Set[int]] = {}
+        self._shots: Dict[str, Shot] = {}
         self.pending_writes: Dict[str, int] = {}
         self.commit_waiters: Dict[str, Tuple[bytes, int]] = {}
         self.worker = WorkerHandle()
@@ -330,18 +331,26 @@ class Server:
             state = RECEIVING
         return self.store.create(job_id, fingerprint, server_shot.to_dict(), transfer, preview, state, results_dir)
 
+    def shot_of(self, record: JobRecord) -> Shot:
+        """The job's Shot, parsed once: a job's shot never changes, and the hot paths (every FRAME,
+        STATUS and result read) need it."""
+        shot = self._shots.get(record.id)
+        if shot is None:
+            shot = self._shots[record.id] = Shot.from_dict(record.shot)
+        return shot
+
     def _missing_inputs(self, record: JobRecord) -> List[List[Any]]:
-        shot = Shot.from_dict(record.shot)
+        shot = self.shot_of(record)
         frames = list(shot.process_frames)
         return [[role, f] for role, seq in shot.inputs() for f in seq.missing(frames)]
 
     def _status_reply(self, record: JobRecord, need: bool = False) -> Message:
         body = record.summary()
         body["credit"] = self.settings.credits
+        shot = self.shot_of(record)
         body["results"] = sorted(self._available(record))
-        body["total"] = len(Shot.from_dict(record.shot).process_frames)
+        body["total"] = len(shot.process_frames)
         body["transfer"] = record.transfer
-        shot = Shot.from_dict(record.shot)
         body["output_name"] = shot.output_name
         body["padding"] = shot.result_padding
         body["compression"] = shot.output.compression
@@ -354,7 +363,7 @@ class Server:
     def on_frame(self, identity: bytes, msg: Message) -> Optional[Message]:
         record = self._job(msg)
         role, frame = msg.body.get("role"), msg.body.get("frame")
-        shot = Shot.from_dict(record.shot)
+        shot = self.shot_of(record)
         roles = dict(shot.inputs())
         if record.state != RECEIVING or record.transfer != "pixels":
             return Message(CREDIT, record.id, {"n": 1, "ack": [role, frame]})
@@ -458,7 +467,7 @@ class Server:
     def _available(self, record: JobRecord) -> Set[int]:
         """Result frames on disk (scanned once per job, then kept up to date by the worker)."""
         if record.id not in self.available:
-            shot = Shot.from_dict(record.shot)
+            shot = self.shot_of(record)
             self.available[record.id] = {f for f in shot.process_frames
                                          if os.path.isfile(os.path.join(record.results_dir, shot.result_name(f)))}
         return self.available[record.id]
@@ -480,7 +489,8 @@ class Server:
                 sub.credits -= 1
                 sub.sent.add(frame)
                 sub.reading += 1
-                self.io.submit(self._read_result, sub, record, frame)
+                path = os.path.join(record.results_dir, self.shot_of(record).result_name(frame))
+                self.io.submit(self._read_result, sub, record.id, frame, path)
         delivered = record.transfer == "paths" or (sub.reading == 0 and available <= (sub.sent | sub.have))
         if record.state in FINISHED and delivered:
             body = {"state": record.state, "frames": sorted(available), "error": record.error}
@@ -489,14 +499,13 @@ class Server:
             self.send(sub.identity, Message(DONE, record.id, body))
             self.subs.pop((sub.identity, sub.job), None)
 
-    def _read_result(self, sub: Subscriber, record: JobRecord, frame: int) -> None:
-        shot = Shot.from_dict(record.shot)
-        path = os.path.join(record.results_dir, shot.result_name(frame))
+    def _read_result(self, sub: Subscriber, job: str, frame: int, path: str) -> None:
+        """On an I/O thread: read one result frame into a RESULT message for ``sub``."""
         try:
             image = read_image(path)
-            msg = Message(RESULT, record.id, image_body(image.spec, frame=frame), [image.pixels])
+            msg = Message(RESULT, job, image_body(image.spec, frame=frame), [image.pixels])
         except VoidError as exc:
-            msg = error_message(VoidError(f"cannot read result frame {frame}: {exc}", code="storage"), record.id)
+            msg = error_message(VoidError(f"cannot read result frame {frame}: {exc}", code="storage"), job)
         self.completions.put((self._result_read, (sub, msg)))
 
     def _result_read(self, sub: Subscriber, msg: Message) -> None:
@@ -613,4 +622,5 @@ class Server:
             JobDir(os.path.join(self.settings.data_dir, "jobs", record.id)).remove()
             self.store.delete(record.id)
             self.available.pop(record.id, None)
+            self._shots.pop(record.id, None)
             log.info("purged job %s (older than %g h)", record.id, self.settings.result_ttl_hours)

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Dict, List, Optional
 
 RECEIVING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = (
@@ -39,7 +40,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 class JobRecord:
     id: str
     fingerprint: str
-    shot: Dict[str, Any]
+    shot_json: str
     transfer: str
     preview: bool
     state: str
@@ -49,6 +50,11 @@ class JobRecord:
     finished: Optional[float]
     error: Optional[Dict[str, Any]]
     progress: Optional[Dict[str, Any]]
+
+    @cached_property
+    def shot(self) -> Dict[str, Any]:
+        """The shot as server paths see it; parsed only when asked (the loop polls records often)."""
+        return json.loads(self.shot_json)
 
     def summary(self) -> Dict[str, Any]:
         return {"job": self.id, "state": self.state, "shot": self.shot.get("name"),
@@ -85,7 +91,7 @@ class JobStore:
 
     @staticmethod
     def _record(row: Any) -> JobRecord:
-        return JobRecord(row[0], row[1], json.loads(row[2]), row[3], bool(row[4]), row[5], row[6], row[7],
+        return JobRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7],
                          row[8], row[9], json.loads(row[10]) if row[10] else None,
                          json.loads(row[11]) if row[11] else None)
 
