@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -23,7 +22,7 @@ from void_nuke.exrio import Image, ImageSpec, matte_from_image, read_image, read
 from void_nuke.progress import EtaClock, Progress
 from void_nuke.results import RunResult
 from void_nuke.sequences import SequencePattern
-from void_nuke.shot import Shot
+from void_nuke.shot import Shot, new_job_id
 from void_nuke.versions import claim_version
 
 from . import quadmask as qm
@@ -308,10 +307,6 @@ class EngineCache:
 def default_work_dir() -> str:
     base = os.environ.get("VOID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "void-nuke")
     return os.path.join(base, "jobs")
-
-
-def new_job_id(shot: Shot) -> str:
-    return f"{shot.name}-{uuid.uuid4().hex[:8]}"
 
 
 def run_shot_local(shot: Shot, job_id: Optional[str] = None, on_progress: Optional[Report] = None,

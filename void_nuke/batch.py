@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import Cancelled, ShotError, VoidError
 from .progress import Progress
-from .shot import Shot, load_table
+from .shot import Shot, load_table, new_job_id
 
 ShotProgress = Callable[[Shot, Progress], None]
 """on_progress(shot, event), called from worker threads."""
@@ -216,11 +216,6 @@ class _Dispatcher:
             self.busy[server] -= 1
 
 
-def _job_id(shot: Shot) -> str:
-    from .client import new_job_id
-    return new_job_id(shot)
-
-
 def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional[int] = None,
               on_progress: Optional[ShotProgress] = None,
               on_outcome: Optional[Callable[[ShotOutcome], None]] = None,
@@ -253,7 +248,7 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
         if cancel.is_set():
             return ShotOutcome(shot, "cancelled", error="not started: the batch was cancelled")
         server = dispatcher.acquire()
-        job_id = _job_id(shot)
+        job_id = new_job_id(shot)
         start = time.monotonic()
 
         def report(event: Progress) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from .errors import Cancelled, ServerUnreachable, ShotError, VoidError
 from .progress import Progress
-from .shot import ENGINES, Shot
+from .shot import ENGINES, Shot, new_job_id
 
 COMMAND_MODULES: List[str] = [
     "void_nuke.voidfolder",
@@ -136,7 +136,7 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from .client import Client, new_job_id
+    from .client import Client
 
     shot = shot_from_args(args)
     job_id = args.job_id or new_job_id(shot)

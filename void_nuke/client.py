@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import zmq
@@ -24,17 +23,11 @@ from .protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, ERROR, FRAME, HEART
                        PROTOCOL_VERSION, RELEASE, RESULT, STATUS, SUBMIT, Message, Sequencer, decode, encode,
                        image_body, image_from_message)
 from .results import RunResult
-from .shot import Shot, check_job_id
+from .shot import Shot, check_job_id, new_job_id
 from .versions import claim_version, find_job_version
 
 DEFAULT_SERVER = os.environ.get("VOID_SERVER", "tcp://127.0.0.1:5557")
 ProgressCallback = Callable[[Progress], None]
-
-
-def new_job_id(shot: Shot) -> str:
-    """A fresh job id: the shot name plus a random suffix."""
-    base = "".join(c if c.isalnum() or c in "._-" else "-" for c in shot.name)[:48] or "job"
-    return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
 class Client:

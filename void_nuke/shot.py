@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -32,6 +33,12 @@ def check_job_id(job_id: str) -> str:
         raise ShotError("job_id", f"{job_id!r} is not a valid job id: use 1-64 letters, digits, "
                                   "'.', '_' or '-', starting with a letter or digit")
     return job_id
+
+
+def new_job_id(shot: Shot) -> str:
+    """A fresh job id: the shot name plus a random suffix."""
+    base = "".join(c if c.isalnum() or c in "._-" else "-" for c in shot.name)[:48] or "job"
+    return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
 def _get(data: Dict[str, Any], key: str, kind: Any, default: Any, where: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 
 import nuke
 
-from ..client import new_job_id
+from ..shot import new_job_id
 from ..errors import ShotError
 from ..sequences import FrameRange, SequencePattern
 from ..shapes import Prompts
