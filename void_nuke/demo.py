@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .display import QUADMASK_COLOURS, linear_to_srgb, to_uint8
-from .exrio import Image, make_spec, read_image, write_image
+from .exrio import Image, make_spec, read_image, write_display_image, write_image
 from .shot import MaskSettings, OutputSettings, Shot
 from .sequences import FrameRange
 
@@ -126,19 +126,7 @@ def contact_sheet(plates: List[str], results: List[str], path: str, gap: int = 4
         rows.append(np.concatenate([plate, spacer, quadmask_preview(plate, mask), spacer, result], axis=1))
     sep = np.full((gap, rows[0].shape[1], 3), 20, np.uint8)
     sheet = np.concatenate([x for row in rows for x in (row, sep)][:-1], axis=0)
-    write_image_png(path, sheet)
-
-
-def write_image_png(path: str, rgb: np.ndarray) -> None:
-    import OpenImageIO as oiio
-
-    from .atomic import atomic_path
-
-    with atomic_path(path, overwrite=True) as tmp:
-        out = oiio.ImageOutput.create(tmp)
-        out.open(tmp, oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.UINT8))
-        out.write_image(np.ascontiguousarray(rgb))
-        out.close()
+    write_display_image(path, sheet)
 
 
 # -- the demo ---------------------------------------------------------------------------------

@@ -221,6 +221,24 @@ def write_image(path: str, image: Image, compression: str = "zip", overwrite: bo
             out.close()
 
 
+def write_display_image(path: str, rgb: np.ndarray, compression: Optional[str] = None,
+                        overwrite: bool = True) -> None:
+    """Write a uint8 (H, W, 3) display-referred picture (PNG, JPEG... by extension) atomically.
+
+    For contact sheets and previews; ``compression`` is OpenImageIO's, e.g. ``"jpeg:90"``.
+    """
+    _need_oiio()
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], rgb.shape[2], oiio.UINT8)
+    if compression:
+        spec.attribute("Compression", compression)
+    with atomic_path(path, overwrite) as tmp:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None or not out.open(tmp, spec) or not out.write_image(rgb):
+            raise ImageError(f"cannot write {path}: {oiio.geterror() or (out and out.geterror())}")
+        out.close()
+
+
 def make_spec(width: int, height: int, channels: Sequence[str] = ("R", "G", "B", "A"),
               dtype: str = "float16", **kwargs: Any) -> ImageSpec:
     return ImageSpec(width=width, height=height, channels=tuple(channels), dtype=dtype, **kwargs)

@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import urllib.error
@@ -33,7 +34,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .atomic import atomic_write_bytes
-from .errors import VoidError
+from .display import to_uint8
+from .errors import ImageError, VoidError
+from .exrio import write_display_image
 from .shapes import ControlPoint, Shape, ShapeKey
 from .shot import Shot
 
@@ -576,25 +579,18 @@ def annotate(rgb: np.ndarray, grid: Grid, label: str, max_side: int) -> np.ndarr
                                       textcolor=YELLOW, shadow=1)
     oiio.ImageBufAlgo.render_text(buf, w - 8, h - 8, label, max(12, int(size * 1.2)), textcolor=YELLOW,
                                   alignx="right", shadow=1)
-    out = np.asarray(buf.get_pixels(oiio.FLOAT), np.float32).reshape(h, w, 3)
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    return to_uint8(np.asarray(buf.get_pixels(oiio.FLOAT), np.float32).reshape(h, w, 3))
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     """uint8 RGB → JPEG bytes through OpenImageIO."""
-    import OpenImageIO as oiio
-
-    rgb = np.ascontiguousarray(rgb, np.uint8)
-    spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.UINT8)
-    spec.attribute("Compression", f"jpeg:{quality}")
-    fd, path = tempfile.mkstemp(suffix=".jpg")
-    os.close(fd)
+    folder = tempfile.mkdtemp(prefix="void-assist-")
+    path = os.path.join(folder, "frame.jpg")
     try:
-        out = oiio.ImageOutput.create(path)
-        if out is None or not out.open(path, spec) or not out.write_image(rgb):
-            raise VlmError(f"cannot encode a JPEG: {oiio.geterror()}")
-        out.close()
+        write_display_image(path, rgb, compression=f"jpeg:{quality}")
         with open(path, "rb") as fh:
             return fh.read()
+    except ImageError as exc:
+        raise VlmError(f"cannot encode a JPEG: {exc.message}") from None
     finally:
-        os.unlink(path)
+        shutil.rmtree(folder, ignore_errors=True)
