@@ -120,3 +120,18 @@ class FakeClient:
 
     def close(self) -> None:
         self.closed = True
+
+
+def void_scene(folder: str, first: int, last: int) -> Tuple[str, Any, Any, Any]:
+    """A 64x32 plate on disk, its Read, a Roto with one remove square, a VOID node using both.
+
+    Returns (plate pattern, Read, Roto, VOID node).
+    """
+    nuke.root()["format"].setValue(nuke.Format(64, 32))
+    pattern = write_plate(os.path.join(folder, "plates"), first, last)
+    read = plate_read(pattern, first, last)
+    roto = roto_node(64, 32)
+    roto["curves"].rootLayer.append(square("Bezier1", 10, 10, 30, 20))
+    group = void_node_on(read, os.path.join(folder, "out"))
+    group["roto_nodes"].setValue(roto.name())
+    return pattern, read, roto, group

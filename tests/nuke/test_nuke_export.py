@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import nuke
-from nuke_scene import plate_read, roto_node, square, void_node_on, write_plate
+from nuke_scene import void_scene
 from void_nuke.errors import Cancelled, ImageError, ShotError
 from void_nuke.exrio import read_spec
 from void_nuke.nuke import points
@@ -19,13 +19,7 @@ from void_nuke.sequences import FrameRange
 @pytest.fixture()
 def scene(tmp_path: Path) -> dict:
     """A 64x32 plate 1001-1005 on disk, its Read, a Roto with one remove shape, a VOID node."""
-    nuke.root()["format"].setValue(nuke.Format(64, 32))
-    pattern = write_plate(str(tmp_path / "plates"), 1001, 1005)
-    read = plate_read(pattern, 1001, 1005)
-    roto = roto_node(64, 32)
-    roto["curves"].rootLayer.append(square("Bezier1", 10, 10, 30, 20))
-    group = void_node_on(read, str(tmp_path / "out"))
-    group["roto_nodes"].setValue(roto.name())
+    pattern, read, roto, group = void_scene(str(tmp_path), 1001, 1005)
     return {"pattern": pattern, "read": read, "roto": roto, "group": group, "tmp": tmp_path}
 
 

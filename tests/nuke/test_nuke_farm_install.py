@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nuke
-from nuke_scene import plate_read, roto_node, square, void_node_on, write_plate
+from nuke_scene import void_scene
 from void_nuke.errors import VoidError
 from void_nuke.nuke import actions, install
 from void_nuke.nuke.farm import submit_nodes, submit_selected
@@ -16,13 +16,7 @@ from void_nuke.nuke.farm import submit_nodes, submit_selected
 
 @pytest.fixture()
 def group(tmp_path: Path) -> object:
-    nuke.root()["format"].setValue(nuke.Format(64, 32))
-    read = plate_read(write_plate(str(tmp_path / "plates"), 1001, 1004), 1001, 1004)
-    roto = roto_node(64, 32)
-    roto["curves"].rootLayer.append(square("Bezier1", 10, 10, 30, 20))
-    node = void_node_on(read, str(tmp_path / "out"))
-    node["roto_nodes"].setValue(roto.name())
-    return node
+    return void_scene(str(tmp_path), 1001, 1004)[3]
 
 
 def test_submit_selected_writes_farm_jobs_for_the_selected_void_nodes(group: object, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import nuke
-from nuke_scene import FakeClient, plate_read, roto_node, square, void_node_on, write_plate
+from nuke_scene import FakeClient, square, void_scene
 from void_nuke.errors import ServerUnreachable, VoidError
 from void_nuke.nuke import actions, jobs, results
 from void_nuke.nuke.node import JOB_KNOB, SWITCH, TILE_COLOURS, inside
@@ -31,12 +31,7 @@ class Recorder:
 
 @pytest.fixture()
 def group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    nuke.root()["format"].setValue(nuke.Format(64, 32))
-    read = plate_read(write_plate(str(tmp_path / "plates"), 1001, 1003), 1001, 1003)
-    roto = roto_node(64, 32)
-    roto["curves"].rootLayer.append(square("Bezier1", 10, 10, 30, 20))
-    node = void_node_on(read, str(tmp_path / "out"))
-    node["roto_nodes"].setValue(roto.name())
+    node = void_scene(str(tmp_path), 1001, 1003)[3]
     monkeypatch.setattr(jobs, "client_factory", FakeClient.factory())
     return node
 
