@@ -89,7 +89,6 @@ class JobRunner:
         self.frames: List[int] = list(self.shot.process_frames)
         self.plate_seq = self.shot.plate_sequence
         self.plates = FrameCache(lambda f: read_image(self.plate_seq.path(f)))
-        self.rgb = FrameCache(lambda f: self.plates(f).rgb())
         self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
         self.clock = EtaClock()
 
@@ -104,13 +103,17 @@ class JobRunner:
             return self.write_previews()
         engine = (self.engines or EngineCache()).get(self.shot.engine.name, self.settings)
         job = EngineJob(job_id=self.job_id, shot=self.shot, frames=self.frames, spec=self.spec,
-                        plate=self.rgb, quadmask=self.read_quadmask, scratch=self.job_dir.scratch,
+                        plate=self.plate_rgb, quadmask=self.read_quadmask, scratch=self.job_dir.scratch,
                         settings=self.settings)
         units = engine.plan(job)
         for n, unit in enumerate(units):
             self.run_unit(engine, job, unit, n, len(units))
         self._emit("done", None, len(units), len(units), 1.0, "finished")
         return self.frames
+
+    def plate_rgb(self, frame: int) -> np.ndarray:
+        """Scene-linear RGB of a plate frame (float32); the decoded plates are what is cached."""
+        return self.plates(frame).rgb()
 
     # -- stage 0: inputs -------------------------------------------------------------------
 
@@ -192,7 +195,7 @@ class JobRunner:
 
         spec = self.plate_shaped(("Y",))
         origin = (self.spec.x - self.spec.full_x, self.spec.y - self.spec.full_y)  # clicks are in the format
-        for frame, mask in segment(self.frames, self.rgb, self.shot.prompts, mask_prompts, self.settings,
+        for frame, mask in segment(self.frames, self.plate_rgb, self.shot.prompts, mask_prompts, self.settings,
                                    progress, origin=origin):
             path = seq.path(frame)
             if not os.path.isfile(path):
