@@ -78,6 +78,17 @@ class ServerUnreachable(VoidError):
     code = "unreachable"
 
 
+def shorten(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of a value a client sent: hostile input must not flood a message or a log."""
+    if isinstance(value, (str, bytes)):
+        text = repr(value[:limit])
+        return text if len(value) <= limit else f"{text}... ({len(value)} characters)"
+    if isinstance(value, (list, tuple, dict, set)):
+        return f"a {type(value).__name__} of {len(value)} items" if len(value) > 8 else shorten(repr(value), limit)
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 _CLASS_BY_CODE = {
     "invalid_shot": ShotError, "image": ImageError, "cancelled": Cancelled, "unreachable": ServerUnreachable,
     "protocol": ProtocolError, "malformed": ProtocolError, "truncated": ProtocolError,
