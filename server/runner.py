@@ -29,6 +29,8 @@ from . import quadmask as qm
 from .composite import composite, edit_alpha
 from .engines.base import Engine, EngineJob
 from .engines.registry import create_engine
+from .inputcheck import (check_sequences, finite_plate, finite_rgb, keep_plate_outside, nonfinite_warning,
+                         nothing_to_remove, removes_something)
 from .jobfiles import JobDir
 from .raster import rasterize_shapes
 
@@ -91,6 +93,10 @@ class JobRunner:
         self.plates = FrameCache(lambda f: read_image(self.plate_seq.path(f)))
         self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
         self.clock = EtaClock()
+        self.warnings: List[Dict[str, Any]] = []
+        """Things the user should know about a job that still succeeded (``{code, message, detail}``)."""
+        self.nonfinite: Dict[int, int] = {}
+        """Plate frame → pixels holding NaN or infinity."""
 
     # -- top level -------------------------------------------------------------------------
 
@@ -101,6 +107,7 @@ class JobRunner:
         self.build_quadmasks()
         if self.options.preview:
             return self.write_previews()
+        self.check_something_to_remove()
         engine = (self.engines or EngineCache()).get(self.shot.engine.name, self.settings)
         job = EngineJob(job_id=self.job_id, shot=self.shot, frames=self.frames, spec=self.spec,
                         plate=self.plate_rgb, quadmask=self.read_quadmask, scratch=self.job_dir.scratch,
@@ -108,12 +115,14 @@ class JobRunner:
         units = engine.plan(job)
         for n, unit in enumerate(units):
             self.run_unit(engine, job, unit, n, len(units))
+        if self.nonfinite:
+            self.warnings.append(nonfinite_warning(self.nonfinite))
         self._emit("done", None, len(units), len(units), 1.0, "finished")
         return self.frames
 
     def plate_rgb(self, frame: int) -> np.ndarray:
-        """Scene-linear RGB of a plate frame (float32); the decoded plates are what is cached."""
-        return self.plates(frame).rgb()
+        """Scene-linear RGB of a plate frame (float32, finite); the decoded plates are what is cached."""
+        return finite_rgb(self.plates(frame).rgb())
 
     # -- stage 0: inputs -------------------------------------------------------------------
 
@@ -125,6 +134,12 @@ class JobRunner:
                 raise ImageError(f"{role}: {len(missing)} frame(s) missing from {seq.pattern}: {shown}. "
                                  "Render them, or narrow the frame range.",
                                  detail={"role": role, "missing": missing})
+        check_sequences(self.shot, self.frames)
+
+    def check_something_to_remove(self) -> None:
+        """A remove region that is empty on every frame is a mistake, not a result equal to the plate."""
+        if not any(removes_something(self.read_quadmask(f)) for f in self.frames):
+            raise nothing_to_remove(self.shot, self.frames)
 
     # -- stage 1: quadmasks ----------------------------------------------------------------
 
@@ -241,7 +256,12 @@ class JobRunner:
         q = self.read_quadmask(frame)
         alpha = edit_alpha(q, self.shot.masks.feather)
         extra = {"void.mask": qm.mask_layer(q)} if self.shot.output.mask_layer else None
-        result = composite(self.plates(frame), rgb, alpha, extra, self.metadata(engine, frame, q))
+        plate = self.plates(frame)
+        clean, bad = finite_plate(plate)
+        result = composite(clean, rgb, alpha, extra, self.metadata(engine, frame, q))
+        if bad:
+            self.nonfinite[frame] = bad
+            keep_plate_outside(result, plate, alpha)
         write_image(path, result, compression=self.shot.output.compression)
 
     def metadata(self, engine: Engine, frame: int, q: np.ndarray) -> Dict[str, Any]:

@@ -175,8 +175,9 @@ def test_paths_mode_reads_and_writes_shared_storage_through_path_mapping(server_
                                                                    for f in synthetic.shot.process_frames])
 
 
-def test_errors_name_the_problem(server, synthetic, tmp_path):
+def test_errors_name_the_problem(server_factory, synthetic, tmp_path):
     shot = synthetic.shot
+    server = server_factory(extra=["--allow-root", str(tmp_path)])
     with Client(server.address) as client:
         client.run(shot, job_id="taken")
         other = shot.with_changes(prompt="something else")
