@@ -78,6 +78,12 @@ class ServerUnreachable(VoidError):
     code = "unreachable"
 
 
+class AuthenticationFailed(ServerUnreachable):
+    """The server's CURVE handshake refused this client (wrong or missing keys)."""
+
+    code = "auth_failed"
+
+
 def shorten(value: Any, limit: int = 80) -> str:
     """A short ``repr`` of a value a client sent: hostile input must not flood a message or a log."""
     if isinstance(value, (str, bytes)):
@@ -91,6 +97,7 @@ def shorten(value: Any, limit: int = 80) -> str:
 
 _CLASS_BY_CODE = {
     "invalid_shot": ShotError, "image": ImageError, "cancelled": Cancelled, "unreachable": ServerUnreachable,
+    "auth_failed": AuthenticationFailed,
     "protocol": ProtocolError, "malformed": ProtocolError, "truncated": ProtocolError,
     "oversized": ProtocolError, "version_mismatch": ProtocolError, "unknown_type": ProtocolError,
 }
