@@ -75,8 +75,10 @@ INPUT_COMPRESSION = "none"
 """Uploaded frames are stored uncompressed: fastest to write and read back."""
 INLINE_HEADER_BYTES = 1 << 20
 """Headers larger than this are decoded on the helper thread, not in the socket loop."""
-MAX_HELPER_QUEUE = 8
+MAX_HELPER_QUEUE = 256
 """Requests waiting for the helper thread; beyond it a client is told the server is busy."""
+MAX_LARGE_QUEUE = 4
+"""Of those, requests with a header over ``INLINE_HEADER_BYTES`` (each up to 64 MiB held in memory)."""
 MAX_FOLLOWERS = 256
 """Subscriptions (a client following a job) the server keeps at once."""
 
@@ -192,6 +194,7 @@ class Server:
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="void-io")
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="void-prepare")
         self.helper_queue = 0
+        self.large_queue = 0
         self.completions: "queue.Queue[Tuple[Callable[..., None], tuple]]" = queue.Queue()
         self.subs: Dict[bytes, Dict[str, Subscriber]] = {}
         """identity → job → subscription."""
@@ -314,7 +317,8 @@ class Server:
             sub.last_seen = now
         if len(frames) > 1 and frames[1].buffer.nbytes > INLINE_HEADER_BYTES:
             # a large header (a shot with many Roto shapes): decode it away from the loop
-            if not self._offload(lambda: decode(frames[1:]), lambda msg, exc: self._decoded(identity, msg, exc)):
+            if not self._offload(lambda: decode(frames[1:]), lambda msg, exc: self._decoded(identity, msg, exc),
+                                 large=True):
                 self.send(identity, error_message(_busy("other large requests")))
             return
         try:
@@ -364,14 +368,17 @@ class Server:
             reply.re = msg.seq
             self.send(identity, reply)
 
-    def _offload(self, work: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None]) -> bool:
+    def _offload(self, work: Callable[[], Any], done: Callable[[Any, Optional[BaseException]], None],
+                 large: bool = False) -> bool:
         """Run ``work`` on the helper thread; ``done(result, error)`` runs back in the loop. False when busy."""
-        if self.helper_queue >= MAX_HELPER_QUEUE:
+        if self.helper_queue >= MAX_HELPER_QUEUE or (large and self.large_queue >= MAX_LARGE_QUEUE):
             return False
         self.helper_queue += 1
+        self.large_queue += large
 
         def finish(result: Any, error: Optional[BaseException]) -> None:
             self.helper_queue -= 1
+            self.large_queue -= large
             done(result, error)
 
         def run() -> None:
@@ -564,7 +571,7 @@ class Server:
             body["version"] = os.path.basename(live.record.results_dir)
         if live.state == RECEIVING:
             body["missing"] = len(live.missing)
-            body["uploading"] = time.time() - live.last_upload < CLIENT_TIMEOUT_S
+            body["uploading"] = live.uploading(CLIENT_TIMEOUT_S)
             if need:
                 body["need"] = live.need()
         return Message(STATUS, live.id, body)

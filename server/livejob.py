@@ -83,6 +83,9 @@ class LiveJob:
     reference: Dict[str, ImageSpec] = field(default_factory=dict)
     """Per input role, the spec every further frame of that sequence must agree with."""
     last_upload: float = field(default_factory=time.time)
+    """When an upload last made progress (or the job was created): a stalled upload times out from here."""
+    last_frame: float = 0.0
+    """When a frame was last stored (0: none since the server started)."""
     _patterns: Dict[str, SequencePattern] = field(default_factory=dict)
     _results: Optional[List[int]] = None
     _need: Optional[List[List[Any]]] = None
@@ -177,8 +180,12 @@ class LiveJob:
 
     def stored(self, role: str, frame: int) -> None:
         self.missing.discard((role, frame))
-        self.last_upload = time.time()
+        self.last_upload = self.last_frame = time.time()
         self._need = None
+
+    def uploading(self, within: float) -> bool:
+        """True when a frame arrived in the last ``within`` seconds: some client is sending."""
+        return time.time() - self.last_frame < within
 
     def changed(self) -> None:
         self._results = None

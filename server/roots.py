@@ -65,12 +65,15 @@ class AllowedRoots:
     def check(self, path: str, what: str) -> str:
         """``path``'s real location, or ``ForbiddenPath`` naming the roots and how to add one."""
         if not os.path.isabs(path):
-            raise ForbiddenPath(f"{what}: {shorten(path, 200)} is a relative path; in paths mode every path "
-                                "must be absolute as the server sees it (use --path-map to translate)",
-                                detail={"field": what})
+            raise self.relative(path, what)
         if not self.allows(path):
             raise self.refusal(path, what)
         return os.path.realpath(path)
+
+    @staticmethod
+    def relative(path: str, what: str) -> ForbiddenPath:
+        return ForbiddenPath(f"{what}: {shorten(path, 200)} is a relative path; in paths mode every path must be "
+                             "absolute as the server sees it (use --path-map to translate)", detail={"field": what})
 
     def refusal(self, path: str, what: str) -> ForbiddenPath:
         roots = ", ".join(self.shown) or "none"
@@ -88,8 +91,11 @@ class AllowedRoots:
         from void_nuke.sequences import SequencePattern
 
         seq = SequencePattern(pattern)
-        folder = self.check(seq.directory if os.path.isabs(pattern) else pattern, what)
-        real_pattern = os.path.join(folder, os.path.basename(pattern))
+        if not os.path.isabs(pattern):
+            raise self.relative(pattern, what)
+        if not self.allows(seq.directory):
+            raise self.refusal(pattern, what)
+        real_pattern = os.path.join(os.path.realpath(seq.directory), os.path.basename(pattern))
         missing = []
         for frame in frames:
             path = seq.path(frame)
