@@ -24,6 +24,7 @@ import logging
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -81,6 +82,8 @@ MAX_LARGE_QUEUE = 4
 """Of those, requests with a header over ``INLINE_HEADER_BYTES`` (each up to 64 MiB held in memory)."""
 MAX_FOLLOWERS = 256
 """Subscriptions (a client following a job) the server keeps at once."""
+MAX_RECEIVING = 64
+"""Pixel jobs waiting for their uploads at once; each holds disk space until it is queued or times out."""
 
 
 def _busy(what: str) -> VoidError:
@@ -196,6 +199,9 @@ class Server:
         self.helper_queue = 0
         self.large_queue = 0
         self.completions: "queue.Queue[Tuple[Callable[..., None], tuple]]" = queue.Queue()
+        self._wake, self._woken = socket.socketpair()  # a finished I/O or helper task wakes the loop
+        self._wake.setblocking(False)
+        self._woken.setblocking(False)
         self.subs: Dict[bytes, Dict[str, Subscriber]] = {}
         """identity → job → subscription."""
         self.jobs: Dict[str, LiveJob] = {}
@@ -238,6 +244,7 @@ class Server:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.channel.sock, zmq.POLLIN)
+        poller.register(self._woken, zmq.POLLIN)
         try:
             while not self.stopping.is_set():
                 try:
@@ -280,6 +287,8 @@ class Server:
         self.channel.close()
         self.ctx.term()
         self.store.close()
+        self._wake.close()
+        self._woken.close()
 
     @staticmethod
     def _drain(sock: zmq.Socket, handler: Callable[[List[zmq.Frame]], None], limit: int = 64) -> None:
@@ -386,7 +395,7 @@ class Server:
                 result, error = work(), None
             except BaseException as exc:  # handed to the loop, which answers the client
                 result, error = None, exc
-            self.completions.put((finish, (result, error)))
+            self._complete(finish, result, error)
 
         self.helper.submit(run)
         return True
@@ -456,6 +465,9 @@ class Server:
             self.preparing[job_id].append((identity, msg))
             return None
         existing = self.store.get(job_id, with_shot=False)
+        if existing is None and transfer == "pixels" and \
+                sum(1 for j in self.jobs.values() if j.state == RECEIVING) >= MAX_RECEIVING:
+            raise _busy(f"{MAX_RECEIVING} jobs waiting for their uploads")
         shot_data = msg.body.get("shot")
 
         def work() -> Prepared:
@@ -606,7 +618,7 @@ class Server:
                 pass
             except Exception as exc:
                 error = VoidError(f"cannot store {role} frame {frame}: {exc}", code="storage")
-            self.completions.put((self._frame_stored, (identity, live.id, role, frame, error)))
+            self._complete(self._frame_stored, identity, live.id, role, frame, error)
 
         self.io.submit(write)
         return None
@@ -738,14 +750,27 @@ class Server:
             msg = Message(RESULT, job, image_body(image.spec, frame=frame), [image.pixels])
         except VoidError as exc:
             msg = error_message(VoidError(f"cannot read result frame {frame}: {exc}", code="storage"), job)
-        self.completions.put((self._result_read, (sub, msg)))
+        self._complete(self._result_read, sub, msg)
 
     def _result_read(self, sub: Subscriber, msg: Message) -> None:
         sub.reading -= 1
         if self.subs.get(sub.identity, {}).get(sub.job) is sub:
             self.send(sub.identity, msg)
 
+    def _complete(self, fn: Callable[..., None], *args: Any) -> None:
+        """From a worker thread: have the loop run ``fn(*args)``, and wake it now."""
+        self.completions.put((fn, args))
+        try:
+            self._wake.send(b"\0")
+        except (BlockingIOError, OSError):  # already woken (or closing)
+            pass
+
     def _run_completions(self) -> None:
+        try:
+            while self._woken.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
         while True:
             try:
                 fn, args = self.completions.get_nowait()

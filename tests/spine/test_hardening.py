@@ -180,6 +180,17 @@ def test_have_lists_and_request_fields_are_bounded_and_type_checked(server, synt
         assert_refused(peer.request(STATUS, "x\n"), "invalid_shot", "job id")
 
 
+def test_jobs_waiting_for_uploads_are_bounded(server, synthetic):
+    from void_server.app import MAX_RECEIVING
+
+    with RawPeer(server.address) as peer:
+        seqs = [peer.send(SUBMIT, f"wait-{i}", {"shot": synthetic.shot.to_dict(), "stream": False})
+                for i in range(MAX_RECEIVING)]
+        assert all(peer.reply(seq).body["state"] == "receiving" for seq in seqs)
+        assert_refused(submit(peer, "one-too-many", synthetic.shot.to_dict()), "busy", "waiting for their uploads")
+        assert submit(peer, "wait-0", synthetic.shot.to_dict()).body["state"] == "receiving"  # resubmits still work
+
+
 # -- stalled uploads ----------------------------------------------------------------------------------
 
 def test_attach_to_a_job_waiting_for_uploads_says_what_is_missing(server, synthetic):
