@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import ShotError
+from .pathmap import is_windows_absolute
 from .sequences import FrameRange, SequencePattern
 from .shapes import Prompts, Shape
 
@@ -56,7 +57,8 @@ def _get(data: Dict[str, Any], key: str, kind: Any, default: Any, where: str) ->
 
 
 def _resolve(path: Optional[str], base_dir: Optional[str]) -> Optional[str]:
-    if path is None or base_dir is None or os.path.isabs(path):
+    """``path`` read against ``base_dir`` unless absolute, on this or another OS (``Z:\\``, UNC)."""
+    if path is None or base_dir is None or os.path.isabs(path) or is_windows_absolute(path):
         return path
     return os.path.normpath(os.path.join(base_dir, path))
 
