@@ -19,9 +19,9 @@ def describe(settings: Dict[str, Any]) -> Dict[str, Any]:
     """What HELLO says about the VOID engine: available or why not, passes, memory mode."""
     reason = ""
     if not settings.get("model_dir"):
-        reason = "start void-server with --model-dir (and --pass1) to enable VOID"
+        reason = "no VOID model folder: give --model-dir DIR or set VOID_MODEL_DIR to enable VOID"
     elif not os.path.isfile(checkpoint_path(settings, 1)):
-        reason = f"no Pass 1 checkpoint at {checkpoint_path(settings, 1)}; give --pass1"
+        reason = f"no Pass 1 checkpoint at {checkpoint_path(settings, 1)}; give --pass1 FILE or set VOID_PASS1"
     passes: List[int] = [1]
     if os.path.isfile(checkpoint_path(settings, 2)) and settings.get("raft_checkpoint"):
         passes.append(2)
