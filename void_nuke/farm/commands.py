@@ -6,9 +6,10 @@ import sys
 import threading
 from typing import Any, Dict, Optional, TextIO
 
+from ..engine_settings import MEMORY_MODES
 from ..progress import Progress
 from ..shot import Shot
-from .plan import MAX_SEGMENT_FRAMES, TASKS_PER_SHOT
+from .plan import GPU_MEMORY_GB, MAX_SEGMENT_FRAMES, OS_FAMILIES, TASKS_PER_SHOT
 
 
 class BatchLog:
@@ -55,11 +56,13 @@ def cmd_farm_write(args: argparse.Namespace) -> int:
         "per_shot": args.per_shot, "tasks_per_shot": args.tasks_per_shot, "segment_frames": args.segment_frames,
         "gpu": not args.no_gpu, "version": args.version, "path_map": args.path_map,
         "executable": args.executable, "name": args.name, "quadmask_preview": args.quadmask_preview,
-        "priority": args.priority,
+        "priority": args.priority, "dry_run": args.dry_run, "suspended": args.suspended,
+        "model_dir": args.model_dir, "memory_mode": args.memory_mode, "cache_dir": args.cache_dir,
+        "os_family": args.os_family, "gpu_memory_gb": args.gpu_memory_gb,
         "timeouts": {"prepare": args.prepare_timeout, "render": args.render_timeout,
                      "publish": args.publish_timeout},
     }
-    for key in ("pool", "group", "show", "user", "gpu_memory_gb"):
+    for key in ("pool", "group", "cpu_group", "show", "user", "worker_server"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     paths = submit_shots(load_shot_list(args.shots), args.farm, args.out, **options)
@@ -68,11 +71,25 @@ def cmd_farm_write(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_task_shot(path: str, rules: Optional[str]) -> Shot:
+    """A farm task's shot file, its paths mapped for this machine by the render-time rules."""
+    from ..pathmap import load_rules, localise_shot
+
+    return localise_shot(Shot.load(path), load_rules(rules))
+
+
+def add_path_mapping_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--path-mapping-rules", metavar="RULES",
+                        help="map the shot's paths for this machine when the task runs: a rules file (OpenJD "
+                             "pathmapping-1.0 JSON, TOML/YAML [[rules]]), file://FILE, inline JSON, or 'deadline' "
+                             "for the Deadline repository's Mapped Paths (default: VOID_PATH_MAPPING_RULES)")
+
+
 def cmd_farm_prepare(args: argparse.Namespace) -> int:
     from ..cli import ProgressBar
     from .tasks import prepare_shot
 
-    shot = Shot.load(args.shot)
+    shot = load_task_shot(args.shot, args.path_mapping_rules)
     bar = ProgressBar()
     try:
         report = prepare_shot(shot, args.version, preview=args.preview, on_progress=bar)
@@ -90,7 +107,7 @@ def cmd_farm_prepare(args: argparse.Namespace) -> int:
 def cmd_farm_publish(args: argparse.Namespace) -> int:
     from .tasks import publish_shot
 
-    shot = Shot.load(args.shot)
+    shot = load_task_shot(args.shot, args.path_mapping_rules)
     print(f"{shot.name}: published {publish_shot(shot, args.version)}")
     return 0
 
@@ -120,6 +137,23 @@ def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentPa
     p.add_argument("--prepare-timeout", type=int, default=30, help="minutes (default 30)")
     p.add_argument("--render-timeout", type=int, default=480, help="minutes per render task (default 480)")
     p.add_argument("--publish-timeout", type=int, default=15, help="minutes (default 15)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write the job without touching the output folders; each Prepare task claims the "
+                        "shot's next free version on the farm")
+    p.add_argument("--suspended", action="store_true", help="submit the jobs suspended (nothing starts until "
+                                                            "they are resumed)")
+    p.add_argument("--model-dir", default="", help="the VOID model folder as the workers see it (default: their "
+                                                   "own VOID_MODEL_DIR)")
+    p.add_argument("--memory-mode", default="", choices=("",) + MEMORY_MODES, metavar="MODE",
+                   help="the workers' GPU memory mode, which sizes the GPU-memory requirement (default: their "
+                        "own VOID_MEMORY_MODE; the requirement is sized for full)")
+    p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int,
+                   help="GB of GPU memory a render task asks for (default: the memory mode's figure, "
+                        f"{GPU_MEMORY_GB['full']} for full)")
+    p.add_argument("--cache-dir", default="", help="shared folder for resumable job state (VOID_CACHE_DIR on the "
+                                                   "workers), so a retried task continues another's work")
+    p.add_argument("--os", dest="os_family", choices=OS_FAMILIES, default="linux",
+                   help="operating system of the workers (default linux)")
     p.set_defaults(func=cmd_farm_write, farm=farm)
     return p
 
@@ -136,22 +170,26 @@ def register(subparsers: Any) -> None:
 
     farm = subparsers.add_parser("farm", help="write render-farm jobs for a shot list; farm-side tasks")
     sub = farm.add_subparsers(dest="farm_command", required=True)
-    _add_farm_writer(sub, "openjd", "Open Job Description job bundle (Deadline Cloud, openjd run)")
+    p = _add_farm_writer(sub, "openjd", "Open Job Description job bundle (Deadline Cloud, openjd run)")
+    p.add_argument("--no-worker-server", dest="worker_server", action="store_false",
+                   help="each render task loads the engine itself instead of sharing one void-server per worker")
     p = _add_farm_writer(sub, "deadline", "Deadline 10 CommandLine jobs (job + plugin info files)")
     p.add_argument("--pool", help="Deadline pool")
-    p.add_argument("--group", help="Deadline group for render tasks (e.g. your GPU machines)")
+    p.add_argument("--group", help="Deadline group for render tasks (e.g. your GPU machines; default none)")
+    p.add_argument("--cpu-group", help="Deadline group for the prepare and publish jobs (default none)")
     p = _add_farm_writer(sub, "opencue", "OpenCue job spec XML (opencue-pyoutline)")
     p.add_argument("--show", help="OpenCue show (default void)")
     p.add_argument("--user", help="OpenCue user (default: you)")
-    p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int, help="GB of GPU memory per render task")
 
     p = sub.add_parser("prepare", help="farm task: check a shot's input frames and make its version folder")
     p.add_argument("--shot", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--preview", action="store_true", help="also write a quadmask preview")
+    add_path_mapping_flag(p)
     p.set_defaults(func=cmd_farm_prepare)
 
     p = sub.add_parser("publish", help="farm task: check every frame was delivered and write the manifest")
     p.add_argument("--shot", required=True)
     p.add_argument("--version", required=True)
+    add_path_mapping_flag(p)
     p.set_defaults(func=cmd_farm_publish)

@@ -64,7 +64,7 @@ def add_shot_layers(job, fs: FarmShot, shot_file: str, options: FarmOptions) -> 
                     timeout=options.timeouts.prepare)
     render_args = ["run", "--shot", shot_file, "--frames", "#FRAME_START#-#FRAME_END#",
                    "--job-id", f"{fs.job_id_prefix}-#FRAME_START#", "--version", fs.version]
-    gpu = {"gpus": 1, "gpu_memory": f"{options.gpu_memory_gb}g", "tags": ["gpu"]} if options.gpu else {}
+    gpu = {"gpus": 1, "gpu_memory": f"{options.render_gpu_memory_gb}g", "tags": ["gpu"]} if options.gpu else {}
     render = Shell(f"{fs.name}_render", command=_command(options, render_args), range=str(fs.shot.frames),
                    chunk=fs.chunk_size, timeout=options.timeouts.render, **gpu)
     publish = Shell(f"{fs.name}_publish",
