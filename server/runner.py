@@ -8,6 +8,7 @@ computed again, and the engines are deterministic, so a job resumed after a
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -31,6 +32,8 @@ from .engines.base import Engine, EngineJob
 from .engines.registry import create_engine
 from .jobfiles import JobDir
 from .raster import rasterize_shapes
+
+log = logging.getLogger(__name__)
 
 MASK_SHARE = 0.1
 """Share of the progress bar given to building quadmasks."""
@@ -296,6 +299,7 @@ class EngineCache:
         key = (name, repr(sorted((k, repr(v)) for k, v in settings.items())))
         if self._key != key:
             self.release()
+            log.info("new %s engine (its models load once, on first use)", name)
             self._engine = create_engine(name, settings)
             self._key = key
         assert self._engine is not None

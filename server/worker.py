@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import sys
 import time
@@ -128,6 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--settings", required=True, help="JSON file with the server settings")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker: %(message)s")
     with open(args.settings, encoding="utf-8") as fh:
         settings = json.load(fh)
     Worker(args.endpoint, settings).serve()

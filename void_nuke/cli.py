@@ -13,7 +13,9 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
+from .engine_settings import add_engine_flags
 from .errors import Cancelled, ServerUnreachable, ShotError, VoidError
+from .pathmap import add_rules_argument
 from .progress import Progress
 from .shot import ENGINES, Shot, new_job_id
 
@@ -156,14 +158,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from void_server.runner import run_shot_local
+    from .engine_settings import engine_settings
+    from .farm.render import render
+    from .farm.worker_server import SERVER_ENV
+    from .pathmap import load_rules, localise_shot
 
-    shot = shot_from_args(args)
+    shot = localise_shot(shot_from_args(args), load_rules(args.path_mapping_rules))
     bar = ProgressBar()
     cancel = threading.Event()
     try:
-        result = run_shot_local(shot, job_id=args.job_id, on_progress=bar, cancel_event=cancel,
-                                version=args.version, work_dir=args.work_dir, preview=args.preview_mask)
+        result = render(shot, engine_settings(args), job_id=args.job_id, version=args.version,
+                        server=args.server or os.environ.get(SERVER_ENV), on_progress=bar, cancel_event=cancel,
+                        work_dir=args.work_dir, preview=args.preview_mask)
     except KeyboardInterrupt:
         raise Cancelled() from None
     finally:
@@ -239,8 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a shot in this process, without a server (farm nodes)")
     add_shot_flags(p)
     p.add_argument("--version", help="write into this version folder (e.g. v003) instead of the next free one")
-    p.add_argument("--work-dir", help="folder for resumable job state (default ~/.cache/void-nuke)")
+    p.add_argument("--work-dir", help="folder for resumable job state (default $VOID_CACHE_DIR/jobs, else "
+                                       "~/.cache/void-nuke/jobs)")
     p.add_argument("--preview-mask", action="store_true", help="deliver the quadmask only")
+    p.add_argument("--server", help="run on this void-server (shared storage) instead of in this process "
+                                    "(default: VOID_RUN_SERVER, set by a farm render step's worker server)")
+    add_rules_argument(p)
+    add_engine_flags(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="a job's state, or the server's health and queue")

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 from .errors import VoidError
 
 if TYPE_CHECKING:
+    import argparse
+
     from .shot import Shot
 
 OPENJD_VERSION = "pathmapping-1.0"
@@ -341,6 +343,14 @@ def load_rules(source: Optional[str], environ: Optional[Dict[str, str]] = None) 
     if value.startswith("file://"):
         value = value[len("file://"):]
     return load_path_map(value)
+
+
+def add_rules_argument(parser: "argparse.ArgumentParser") -> None:
+    """``--path-mapping-rules``, for the commands a farm task runs."""
+    parser.add_argument("--path-mapping-rules", metavar="RULES",
+                        help="map the shot's paths for this machine when the task runs: a rules file (OpenJD "
+                             "pathmapping-1.0 JSON, TOML/YAML [[rules]]), file://FILE, inline JSON, or 'deadline' "
+                             f"for the Deadline repository's Mapped Paths (default: {RULES_ENV})")
 
 
 def localise_shot(shot: "Shot", rules: Any) -> "Shot":

@@ -63,6 +63,11 @@ def _resolve(path: Optional[str], base_dir: Optional[str]) -> Optional[str]:
     return os.path.normpath(os.path.join(base_dir, path))
 
 
+def _resolve_config(config: Optional[str], base_dir: Optional[str]) -> Optional[str]:
+    """An OCIO config file is read against the shot file's folder like other paths; ``ocio://`` URIs stay."""
+    return config if not config or "://" in config else _resolve(config, base_dir)
+
+
 @dataclass(frozen=True)
 class MatteSource:
     """A matte: an image sequence, or a channel of the plate when ``pattern`` is None.
@@ -389,7 +394,7 @@ class Shot:
             prompts=Prompts.from_dict(data.get("prompts")),
             prompt=_get(data, "prompt", str, "", ""),
             colorspace=_get(data, "colorspace", str, DEFAULT_COLORSPACE, ""),
-            ocio_config=_get(data, "ocio_config", str, None, ""),
+            ocio_config=_resolve_config(_get(data, "ocio_config", str, None, ""), base_dir),
             engine=EngineSettings.from_dict(data.get("engine")),
             masks=MaskSettings.from_dict(data.get("masks")),
         )

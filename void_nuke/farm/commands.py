@@ -6,7 +6,8 @@ import sys
 import threading
 from typing import Any, Dict, Optional, TextIO
 
-from ..engine_settings import MEMORY_MODES
+from ..engine_settings import MEMORY_MODES, add_engine_flags
+from ..pathmap import add_rules_argument, load_rules, localise_shot
 from ..progress import Progress
 from ..shot import Shot
 from .plan import GPU_MEMORY_GB, MAX_SEGMENT_FRAMES, OS_FAMILIES, TASKS_PER_SHOT
@@ -73,16 +74,7 @@ def cmd_farm_write(args: argparse.Namespace) -> int:
 
 def load_task_shot(path: str, rules: Optional[str]) -> Shot:
     """A farm task's shot file, its paths mapped for this machine by the render-time rules."""
-    from ..pathmap import load_rules, localise_shot
-
     return localise_shot(Shot.load(path), load_rules(rules))
-
-
-def add_path_mapping_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--path-mapping-rules", metavar="RULES",
-                        help="map the shot's paths for this machine when the task runs: a rules file (OpenJD "
-                             "pathmapping-1.0 JSON, TOML/YAML [[rules]]), file://FILE, inline JSON, or 'deadline' "
-                             "for the Deadline repository's Mapped Paths (default: VOID_PATH_MAPPING_RULES)")
 
 
 def cmd_farm_prepare(args: argparse.Namespace) -> int:
@@ -109,6 +101,24 @@ def cmd_farm_publish(args: argparse.Namespace) -> int:
 
     shot = load_task_shot(args.shot, args.path_mapping_rules)
     print(f"{shot.name}: published {publish_shot(shot, args.version)}")
+    return 0
+
+
+def cmd_farm_server(args: argparse.Namespace) -> int:
+    from ..engine_settings import engine_arguments, engine_settings
+    from .worker_server import SERVER_ENV, engine_loads, start_worker_server, stop_worker_server
+
+    if args.action == "start":
+        address = start_worker_server(args.data, engine_arguments(engine_settings(args)), timeout=args.timeout)
+        print(f"void-server listening on {address} (log: {args.data})")
+        print(f"openjd_env: {SERVER_ENV}={address}", flush=True)
+        return 0
+    state = stop_worker_server(args.data)
+    if state is None:
+        print(f"no void-server was started in {args.data}")
+        return 0
+    loads = ", ".join(f"{name} {count}" for name, count in sorted(engine_loads(args.data).items())) or "none"
+    print(f"void-server at {state['address']} stopped; engines loaded: {loads}")
     return 0
 
 
@@ -181,15 +191,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--show", help="OpenCue show (default void)")
     p.add_argument("--user", help="OpenCue user (default: you)")
 
+    p = sub.add_parser("server", help="farm step environment: start or stop this worker's void-server "
+                                      "(the render tasks share it, so the model loads once)")
+    p.add_argument("action", choices=("start", "stop"))
+    p.add_argument("--data", required=True, help="the server's folder (job database, log)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds to wait for the server to listen (default 600)")
+    add_engine_flags(p)
+    p.set_defaults(func=cmd_farm_server)
+
     p = sub.add_parser("prepare", help="farm task: check a shot's input frames and make its version folder")
     p.add_argument("--shot", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--preview", action="store_true", help="also write a quadmask preview")
-    add_path_mapping_flag(p)
+    add_rules_argument(p)
     p.set_defaults(func=cmd_farm_prepare)
 
     p = sub.add_parser("publish", help="farm task: check every frame was delivered and write the manifest")
     p.add_argument("--shot", required=True)
     p.add_argument("--version", required=True)
-    add_path_mapping_flag(p)
+    add_rules_argument(p)
     p.set_defaults(func=cmd_farm_publish)

@@ -199,6 +199,13 @@ class FarmShot:
     """The shot with the farm's paths, its handles folded into its frame range."""
     version: str
     segments: Tuple[Segment, ...]
+    submitted: Optional[Shot] = None
+    """The shot with the submitting machine's own paths (what job attachments upload)."""
+
+    @property
+    def local(self) -> Shot:
+        """The shot as the submitting machine sees it, handles folded like ``shot``'s."""
+        return self.submitted or self.shot
 
     @property
     def name(self) -> str:
@@ -299,7 +306,8 @@ def plan_shots(shots: Sequence[Shot], options: FarmOptions) -> List[FarmShot]:
             segments = [Segment(view.frames.first, view.frames.last)]
         else:
             segments = plan_segments(view.frames, options.segment_frames)
-        planned.append(FarmShot(view, _version_for(shot, view, options, token), tuple(segments)))
+        local = shot.with_changes(frames=shot.process_frames, handles=(0, 0))
+        planned.append(FarmShot(view, _version_for(shot, view, options, token), tuple(segments), local))
     return planned
 
 

@@ -1,0 +1,40 @@
+"""The farm worker's own void-server: started by a render step's environment, stopped at its end."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from void_nuke.client import Client
+from void_nuke.cli import main
+from void_nuke.errors import VoidError
+from void_nuke.farm.worker_server import server_state, start_worker_server, stop_worker_server
+
+pytestmark = pytest.mark.server
+
+
+def test_start_answers_hello_exports_the_address_and_stop_ends_it(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "srv"
+    assert main(["farm", "server", "start", "--data", str(data), "--memory-mode", "model_offload"]) == 0
+    out = capsys.readouterr().out
+    address = out.split("openjd_env: VOID_RUN_SERVER=")[1].strip()
+    assert address.startswith("tcp://127.0.0.1:")
+    with Client(address, timeout=20) as client:
+        assert client.hello()["engines"]["void"]["memory_mode"] == "model_offload"
+    assert start_worker_server(str(data)) == address  # entering the environment again reuses it
+    pid = server_state(str(data))["pid"]
+    assert main(["farm", "server", "stop", "--data", str(data)]) == 0
+    assert f"void-server at {address} stopped" in capsys.readouterr().out
+    assert server_state(str(data)) is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert stop_worker_server(str(data)) is None
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOID_MEMORY_MODE", "fp4")
+    with pytest.raises(VoidError, match=r"(?s)exited with code 2.*VOID_MEMORY_MODE 'fp4' is not a memory mode"):
+        start_worker_server(str(tmp_path / "srv"))

@@ -1,0 +1,66 @@
+"""``void-nuke run``: one shot's frames on a farm node (or any machine), without Nuke.
+
+The engine runs either in this process, with the weights named by the shared
+engine settings (``--model-dir`` ... or ``VOID_MODEL_DIR`` ...), or on the
+worker's own void-server when one is given (``--server``, or ``VOID_RUN_SERVER``
+set by an OpenJD render step's environment), so that every task of a worker
+shares one model load. Either way the frames land in the version folder the
+job names and the job id keeps its resumable state (``VOID_CACHE_DIR``), so a
+retried task continues.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from ..engine_settings import flag_or_env
+from ..errors import VoidError
+from ..progress import Progress
+from ..results import RunResult
+from ..shot import Shot, new_job_id
+from .tasks import version_dir
+
+
+def delivery_version(shot: Shot, version: Optional[str]) -> Optional[str]:
+    """The version folder name to deliver into: ``vNNN`` as given, or the one Prepare claimed (``next-...``)."""
+    if not version:
+        return None
+    return os.path.basename(version_dir(shot, version))
+
+
+def check_void_available(settings: Dict[str, Any], passes: int, command: str = "void-nuke run") -> None:
+    """Fail before any work when this machine cannot run the void engine, naming flag and variable."""
+    from void_server.engines.registry import describe_engines
+
+    info = describe_engines(settings)["void"]
+    if not info["available"]:
+        raise VoidError(f"{command} cannot run the void engine: {info['reason']}", code="engine_unavailable")
+    if passes == 2 and 2 not in info["passes"]:
+        raise VoidError(f"{command}: the shot asks for two passes, which need the Pass 2 checkpoint and RAFT "
+                        f"weights: give {flag_or_env('pass2')} (default: in the model folder) and "
+                        f"{flag_or_env('raft_checkpoint')}", code="engine_unavailable")
+
+
+def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, version: Optional[str] = None,
+           server: Optional[str] = None, on_progress: Optional[Callable[[Progress], None]] = None,
+           cancel_event: Optional[threading.Event] = None, work_dir: Optional[str] = None,
+           preview: bool = False, timeout: float = 60.0) -> RunResult:
+    """Run ``shot`` (paths already local) on ``server``, or in this process with ``engine`` settings."""
+    job_id = job_id or new_job_id(shot)
+    folder = delivery_version(shot, version)
+    if server:
+        from ..client import Client
+
+        with Client.from_env(server, timeout=timeout) as client:
+            return client.run(shot, job_id, on_progress=on_progress, cancel_event=cancel_event, transfer="paths",
+                              preview=preview, version=folder)
+    from void_server.runner import default_work_dir, run_shot_local
+    from void_server.settings import ServerSettings
+
+    work_dir = work_dir or default_work_dir()
+    settings = ServerSettings(data_dir=work_dir, **engine).engine_settings()
+    if shot.engine.name == "void" and not preview:
+        check_void_available(settings, shot.engine.passes)
+    return run_shot_local(shot, job_id=job_id, on_progress=on_progress, cancel_event=cancel_event,
+                          version=folder, settings=settings, work_dir=work_dir, preview=preview)
