@@ -169,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = render(shot, engine_settings(args), job_id=args.job_id, version=args.version,
                         server=args.server or os.environ.get(SERVER_ENV), on_progress=bar, cancel_event=cancel,
-                        work_dir=args.work_dir, preview=args.preview_mask)
+                        work_dir=args.work_dir, preview=args.preview_mask, min_gpu_memory=args.min_gpu_memory)
     except KeyboardInterrupt:
         raise Cancelled() from None
     finally:
@@ -250,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview-mask", action="store_true", help="deliver the quadmask only")
     p.add_argument("--server", help="run on this void-server (shared storage) instead of in this process "
                                     "(default: VOID_RUN_SERVER, set by a farm render step's worker server)")
+    p.add_argument("--min-gpu-memory", type=float, default=0, metavar="GB",
+                   help="refuse to run the void engine on a GPU with less memory (farm jobs that cannot ask for it)")
     add_rules_argument(p)
     add_engine_flags(p)
     p.set_defaults(func=cmd_run)

@@ -42,11 +42,29 @@ def check_void_available(settings: Dict[str, Any], passes: int, command: str = "
                         f"{flag_or_env('raft_checkpoint')}", code="engine_unavailable")
 
 
+def check_gpu_memory(min_gb: float, device: str = "auto") -> None:
+    """Refuse a worker whose GPU has less memory than the job asks for (Deadline 10 cannot ask for it)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise VoidError(f"this worker has no CUDA GPU, and the job asks for one with {min_gb:g} GB; render it on "
+                        "GPU machines (the job's group)", code="no_gpu")
+    index = torch.device(device if device.startswith("cuda") else "cuda").index or 0
+    total = torch.cuda.get_device_properties(index).total_memory / 2 ** 30
+    if total < min_gb:
+        raise VoidError(f"this worker's GPU has {total:.0f} GB, and the job asks for {min_gb:g} GB; render it on "
+                        f"bigger GPUs, or choose a lighter memory mode ({flag_or_env('memory_mode')})",
+                        code="no_gpu")
+
+
 def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, version: Optional[str] = None,
            server: Optional[str] = None, on_progress: Optional[Callable[[Progress], None]] = None,
            cancel_event: Optional[threading.Event] = None, work_dir: Optional[str] = None,
-           preview: bool = False, timeout: float = 60.0) -> RunResult:
-    """Run ``shot`` (paths already local) on ``server``, or in this process with ``engine`` settings."""
+           preview: bool = False, timeout: float = 60.0, min_gpu_memory: float = 0) -> RunResult:
+    """Run ``shot`` (paths already local) on ``server``, or in this process with ``engine`` settings.
+
+    ``min_gpu_memory`` (GB): refuse to run the void engine here on a smaller GPU.
+    """
     job_id = job_id or new_job_id(shot)
     folder = delivery_version(shot, version)
     if server:
@@ -62,5 +80,7 @@ def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, ver
     settings = ServerSettings(data_dir=work_dir, **engine).engine_settings()
     if shot.engine.name == "void" and not preview:
         check_void_available(settings, shot.engine.passes)
+        if min_gpu_memory:
+            check_gpu_memory(min_gpu_memory, str(settings.get("device") or "auto"))
     return run_shot_local(shot, job_id=job_id, on_progress=on_progress, cancel_event=cancel_event,
                           version=folder, settings=settings, work_dir=work_dir, preview=preview)
