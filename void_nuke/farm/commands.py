@@ -122,6 +122,14 @@ def cmd_farm_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_farm_opencue_submit(args: argparse.Namespace) -> int:
+    from .opencue import submit_specs
+
+    for name in submit_specs(args.specs, args.cuebot):
+        print(f"launched {name}")
+    return 0
+
+
 def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(farm, help=help_text)
     p.add_argument("shots", help="shot list (.toml, .yaml, .json) or a single shot file")
@@ -190,6 +198,11 @@ def register(subparsers: Any) -> None:
     p = _add_farm_writer(sub, "opencue", "OpenCue job spec XML (opencue-pyoutline)")
     p.add_argument("--show", help="OpenCue show (default void)")
     p.add_argument("--user", help="OpenCue user (default: you)")
+
+    p = sub.add_parser("opencue-submit", help="launch OpenCue job specs written by 'farm opencue', each once")
+    p.add_argument("specs", nargs="+", metavar="XML")
+    p.add_argument("--cuebot", help="Cuebot host or host:port (default: CUEBOT_HOSTS, else pycue's config)")
+    p.set_defaults(func=cmd_farm_opencue_submit)
 
     p = sub.add_parser("server", help="farm step environment: start or stop this worker's void-server "
                                       "(the render tasks share it, so the model loads once)")
