@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import sys
 import threading
 from typing import Any, Dict, Optional, TextIO
@@ -14,12 +16,26 @@ from .plan import GPU_MEMORY_GB, MAX_SEGMENT_FRAMES, OS_FAMILIES, TASKS_PER_SHOT
 
 
 class BatchLog:
-    """Progress of many shots as log lines: one per shot at each stage and every 10 %."""
+    """Progress of many shots as log lines: one per shot at each stage and every 10 %.
 
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
+    Lines go to ``stream`` (stderr) and, with ``log_file``, also to that file (appended,
+    each line stamped with the time), so a long batch leaves a record.
+    """
+
+    def __init__(self, stream: Optional[TextIO] = None, log_file: Optional[str] = None) -> None:
         self.stream = stream or sys.stderr
+        self.file: Optional[TextIO] = open(log_file, "a", encoding="utf-8") if log_file else None
         self.lock = threading.Lock()
         self.last: Dict[str, Any] = {}
+
+    def write(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            if self.file is not None:
+                stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+                self.file.write(f"{stamp} {line}\n")
+                self.file.flush()
 
     def __call__(self, shot: Shot, p: Progress) -> None:
         key = (p.stage, int(min(max(p.fraction, 0.0), 1.0) * 10))
@@ -27,25 +43,37 @@ class BatchLog:
             if self.last.get(shot.name) == key:
                 return
             self.last[shot.name] = key
-            eta = f" eta {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
-            self.stream.write(f"[{shot.name}] {p.stage:<8} {p.fraction * 100:5.1f}%{eta}  {p.message}\n")
-            self.stream.flush()
+        eta = f" eta {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
+        self.write(f"[{shot.name}] {p.stage:<8} {p.fraction * 100:5.1f}%{eta}  {p.message}")
 
     def outcome(self, outcome: Any) -> None:
-        with self.lock:
-            detail = outcome.version_dir if outcome.ok else outcome.error
-            self.stream.write(f"[{outcome.shot.name}] {outcome.status}: {detail}\n")
-            self.stream.flush()
+        detail = outcome.version_dir if outcome.ok else outcome.error
+        where = f" on {outcome.server}" if outcome.server else ""
+        tries = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
+        self.write(f"[{outcome.shot.name}] {outcome.status}{where}{tries}: {detail}")
+
+    def server_down(self, server: str, reason: str) -> None:
+        self.write(f"server {server} dropped from the batch, its shots go to the others: {reason}")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from ..batch import load_shot_list, run_batch
+    from ..batch import load_shot_list, run_batch, select_shots, servers_from_env
 
-    shots = load_shot_list(args.shots)
-    log = BatchLog()
-    report = run_batch(shots, servers=args.server or (), jobs=args.jobs, on_progress=log,
-                       on_outcome=log.outcome, transfer=args.transfer)
-    print(report.table())
+    shots = select_shots(load_shot_list(args.shots), args.only or ())
+    log = BatchLog(log_file=args.log_file)
+    try:
+        report = run_batch(shots, servers=args.server or servers_from_env(), jobs=args.jobs, on_progress=log,
+                           on_outcome=log.outcome, transfer=args.transfer, retries=args.retries,
+                           timeout=args.timeout, on_server_down=log.server_down)
+    finally:
+        log.close()
+    if args.report:
+        report.save(args.report)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return report.exit_code
 
 
@@ -180,10 +208,19 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("batch", help="run a list of shots on servers or in this process")
     p.add_argument("shots", help="shot list (.toml, .yaml, .json): [defaults] and [[shots]]")
     p.add_argument("--server", action="append",
-                   help="a void-server address; repeat to spread shots over several (default: in-process)")
+                   help="a void-server address; repeat to spread shots over several (default: VOID_SERVERS, "
+                        "comma-separated, else in this process)")
     p.add_argument("--jobs", type=int, help="shots in flight at once (default: one per server)")
     p.add_argument("--transfer", choices=("pixels", "paths"), default="pixels",
                    help="with servers: stream frames (pixels) or use shared storage (paths)")
+    p.add_argument("--only", action="append", metavar="SHOT", help="run only this shot of the list (repeatable)")
+    p.add_argument("--retries", type=int, default=0,
+                   help="run a failed shot again up to this many times, resuming its job (default 0)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds of server silence before a server counts as gone (default 30)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument("--log-file", metavar="FILE", help="also append the progress lines to FILE, time-stamped")
     p.set_defaults(func=cmd_batch)
 
     farm = subparsers.add_parser("farm", help="write render-farm jobs for a shot list; farm-side tasks")
