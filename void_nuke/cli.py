@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a shot in this process, without a server (farm nodes)")
     add_shot_flags(p)
     p.add_argument("--version", help="write into this version folder (e.g. v003) instead of the next free one")
-    p.add_argument("--work-dir", help="folder for resumable job state (default $VOID_CACHE_DIR/jobs, else "
-                                       "~/.cache/void-nuke/jobs)")
+    p.add_argument("--work-dir", help="folder for resumable job state (default: under VOID_CACHE_DIR, else "
+                                       "~/.cache/void-nuke)")
     p.add_argument("--preview-mask", action="store_true", help="deliver the quadmask only")
     p.add_argument("--server", help="run on this void-server (shared storage) instead of in this process "
                                     "(default: VOID_RUN_SERVER, set by a farm render step's worker server)")

@@ -328,3 +328,47 @@ def test_a_dealer_without_a_peer_gives_up_instead_of_blocking() -> None:
     sender.join(60)
     assert not sender.is_alive(), "the send blocked"
     assert errors and "could not send" in str(errors[0])
+
+
+@pytest.mark.server
+def test_a_retried_shot_resumes_its_job_in_the_same_version_folder(tmp_path: Path) -> None:
+    """The first attempt dies after delivering two frames; the retry keeps them and finishes the rest."""
+    from void_nuke.batch import local_runner
+
+    write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1006)
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1006"))
+    shots = load_shot_list(str(tmp_path / "shots.toml"))
+    attempts: List[str] = []
+
+    def dies_once(shot: Shot, job_id: str, server: Optional[str], on_progress: Any, cancel: threading.Event) -> Any:
+        attempts.append(job_id)
+
+        def progress(event: Progress) -> None:
+            if len(attempts) == 1 and event.stage == "engine" and event.frame == 1002:
+                raise VoidError("the worker lost its GPU")  # a transient failure, after frames 1001-1002
+            on_progress(event)
+
+        return local_runner(shot, job_id, server, progress, cancel)
+
+    report = run_batch(shots, runner=dies_once, retries=1)
+    (outcome,) = report.outcomes
+    assert (outcome.status, outcome.attempts) == ("done", 2) and len(set(attempts)) == 1
+    assert [p.name for p in (tmp_path / "renders").iterdir()] == ["v001"]
+    frames = sorted(p.name for p in (tmp_path / "renders" / "v001").glob("sh010.*.exr"))
+    assert frames == [f"sh010.{f}.exr" for f in range(1001, 1007)]
+
+
+@pytest.mark.server
+def test_run_keeps_its_resumable_state_where_the_job_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOID_CACHE_DIR (set by the farm job, on shared storage) holds a task's state under its stable job id."""
+    write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1003)
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1003"))
+    (shot,) = load_shot_list(str(tmp_path / "shots.toml"))
+    shot.save(str(tmp_path / "sh010.toml"))
+    monkeypatch.setenv("VOID_CACHE_DIR", str(tmp_path / "shared-cache"))
+    argv = ["run", "--shot", str(tmp_path / "sh010.toml"), "--job-id", "sh010-v001-1001", "--version", "v001"]
+    assert main(argv) == 0
+    assert [p.name for p in (tmp_path / "shared-cache").rglob("sh010-v001-1001")] == ["sh010-v001-1001"]
+    first = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "renders" / "v001").glob("*.exr")}
+    assert main(argv) == 0  # a retry of the same task: nothing is computed or written again
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "renders" / "v001").glob("*.exr")} == first
