@@ -262,7 +262,12 @@ def test_deadline_bundle_processing_sees_every_input_and_output(tiny_shots: Path
     frames = {str(tmp_path / "plates" / f"{name}{kind}.{f}.exr") for name in ("sh010", "sh020")
               for kind in ("", "_remove") for f in range(1001, 1011)}
     assert frames | {str(tmp_path / "ocio" / "config.ocio")} == refs.input_filenames
-    assert refs.input_directories == {str(bundle / "shots"), str(tmp_path / "ocio" / "luts")}
+    try:  # with OCIO the folders the config searches; without it (a bare Nuke Python), the config's folder
+        import PyOpenColorIO  # noqa: F401
+        luts = tmp_path / "ocio" / "luts"
+    except ImportError:
+        luts = tmp_path / "ocio"
+    assert refs.input_directories == {str(bundle / "shots"), str(luts)}
     assert refs.output_directories == {str(tmp_path / "renders" / "v001"), str(tmp_path / "renders" / "v002")}
     dry = tmp_path / "dry"
     assert main(["farm", "openjd", str(tiny_shots), "-o", str(dry), "--dry-run"]) == 0
@@ -296,8 +301,9 @@ def test_openjd_run_with_rules_that_relocate_the_plates(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(OPENJD is None or VOID_NUKE is None, reason="openjd-cli or the void-nuke command is missing")
 def test_void_shot_through_openjd_run_loads_the_model_once(tmp_path: Path) -> None:
-    """The VOID engine on a farm node: a tiny random-weight model in the real layout, named by the job's
-    ModelDir; three render tasks share the step's void-server, which creates the engine once."""
+    """The VOID engine on a farm node: a tiny random-weight model in the real layout, made available by the
+    documented queue environment (void-nuke on the PATH, VOID_MODEL_DIR); three render tasks share the step's
+    void-server, which creates the engine once."""
     torch_testing = pytest.importorskip("void_server.engines.void.testing")
     model_dir, pass1, _ = torch_testing.make_tiny_void_model(str(tmp_path / "weights"))
     shutil.copy(pass1, os.path.join(model_dir, "void_pass1.safetensors"))  # found in the model folder
@@ -308,13 +314,24 @@ def test_void_shot_through_openjd_run_loads_the_model_once(tmp_path: Path) -> No
     (tmp_path / "shots.toml").write_text(shots)
     bundle = tmp_path / "bundle"
     assert main(["farm", "openjd", str(tmp_path / "shots.toml"), "-o", str(bundle), "--no-gpu",
-                 "--tasks-per-shot", "segments", "--segment-frames", "4", "--model-dir", model_dir]) == 0
-    values = yaml.safe_load((bundle / "parameter_values.yaml").read_text())["parameterValues"]
-    assert {"name": "ModelDir", "value": model_dir} in values
-    proc = _openjd_run(bundle, "-p", f"ModelDir={model_dir}", cwd=tmp_path)
+                 "--tasks-per-shot", "segments", "--segment-frames", "4"]) == 0
+    venv_bin = os.path.dirname(VOID_NUKE)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    proc = subprocess.run([OPENJD, "run", str(bundle / "template.yaml"),
+                           "--environment", str(REPO / "docs" / "examples" / "void-queue-environment.yaml"),
+                           "-p", f"VoidNukeEnv={os.path.dirname(venv_bin)}", "-p", f"VoidModelDir={model_dir}"],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, PATH=path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert proc.stdout.count("Frames(STRING) = ") == 3
     assert "engines loaded: void 1" in proc.stdout
     version = tmp_path / "renders" / "v001"
     assert sorted(p.name for p in version.glob("sh010.*.exr")) == [f"sh010.{f}.exr" for f in range(1001, 1010)]
     assert read_image(str(version / "sh010.1005.exr")).spec.attributes["void:engine"] == "void"
     assert (version / "sh010.publish.json").is_file()
+
+
+@pytest.mark.skipif(OPENJD is None, reason="openjd-cli is not installed")
+def test_the_documented_queue_environment_is_valid() -> None:
+    check = subprocess.run([OPENJD, "check", str(REPO / "docs" / "examples" / "void-queue-environment.yaml")],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
