@@ -168,8 +168,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     try:
         result = render(shot, engine_settings(args), job_id=args.job_id, version=args.version,
-                        server=args.server or os.environ.get(SERVER_ENV), on_progress=bar, cancel_event=cancel,
-                        work_dir=args.work_dir, preview=args.preview_mask, min_gpu_memory=args.min_gpu_memory)
+                        server=args.server or os.environ.get(SERVER_ENV), server_keys=bool(args.server),
+                        on_progress=bar, cancel_event=cancel, work_dir=args.work_dir, preview=args.preview_mask,
+                        min_gpu_memory=args.min_gpu_memory)
     except KeyboardInterrupt:
         raise Cancelled() from None
     finally:

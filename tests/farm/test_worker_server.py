@@ -38,3 +38,29 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path: Path,
     monkeypatch.setenv("VOID_MEMORY_MODE", "fp4")
     with pytest.raises(VoidError, match=r"(?s)exited with code 2.*VOID_MEMORY_MODE 'fp4' is not a memory mode"):
         start_worker_server(str(tmp_path / "srv"))
+
+
+def test_run_delivers_through_the_worker_server_into_the_named_version(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """VOID_RUN_SERVER (set by the render step's environment) sends the task to the worker's loopback
+    server, without the CURVE keys a workstation's environment may hold for the studio's servers."""
+    import zmq
+
+    from farmshots import shot_list_toml, write_tiny_shot
+    from void_nuke.batch import load_shot_list
+
+    write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1003)
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1003"))
+    load_shot_list(str(tmp_path / "shots.toml"))[0].save(str(tmp_path / "sh010.toml"))
+    address = start_worker_server(str(tmp_path / "srv"))
+    try:
+        monkeypatch.setenv("VOID_RUN_SERVER", address)
+        monkeypatch.setenv("VOID_SERVER_KEY", zmq.curve_keypair()[0].decode())
+        assert main(["run", "--shot", str(tmp_path / "sh010.toml"), "--job-id", "sh010-v003-1001",
+                     "--version", "v003"]) == 0
+    finally:
+        stop_worker_server(str(tmp_path / "srv"))
+    assert f"wrote 3 frames to {tmp_path / 'renders' / 'v003'}" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "renders" / "v003").glob("*.exr")) == [
+        "sh010.1001.exr", "sh010.1002.exr", "sh010.1003.exr"]
+    assert not (tmp_path / "renders" / "v001").exists()  # the server used the job's folder, claimed nothing

@@ -60,17 +60,20 @@ def check_gpu_memory(min_gb: float, device: str = "auto") -> None:
 def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, version: Optional[str] = None,
            server: Optional[str] = None, on_progress: Optional[Callable[[Progress], None]] = None,
            cancel_event: Optional[threading.Event] = None, work_dir: Optional[str] = None,
-           preview: bool = False, timeout: float = 60.0, min_gpu_memory: float = 0) -> RunResult:
+           preview: bool = False, timeout: float = 60.0, min_gpu_memory: float = 0,
+           server_keys: bool = True) -> RunResult:
     """Run ``shot`` (paths already local) on ``server``, or in this process with ``engine`` settings.
 
-    ``min_gpu_memory`` (GB): refuse to run the void engine here on a smaller GPU.
+    ``server_keys``: use this environment's CURVE keys for ``server`` (not for the worker's own
+    loopback server, which has none). ``min_gpu_memory`` (GB): refuse to run the void engine here on
+    a smaller GPU.
     """
     job_id = job_id or new_job_id(shot)
     folder = delivery_version(shot, version)
     if server:
         from ..client import Client
 
-        with Client.from_env(server, timeout=timeout) as client:
+        with (Client.from_env(server, timeout=timeout) if server_keys else Client(server, timeout=timeout)) as client:
             return client.run(shot, job_id, on_progress=on_progress, cancel_event=cancel_event, transfer="paths",
                               preview=preview, version=folder)
     from void_server.runner import default_work_dir, run_shot_local
