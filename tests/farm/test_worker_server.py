@@ -64,3 +64,32 @@ def test_run_delivers_through_the_worker_server_into_the_named_version(
     assert sorted(p.name for p in (tmp_path / "renders" / "v003").glob("*.exr")) == [
         "sh010.1001.exr", "sh010.1002.exr", "sh010.1003.exr"]
     assert not (tmp_path / "renders" / "v001").exists()  # the server used the job's folder, claimed nothing
+
+
+def test_a_cancelled_task_cancels_its_job_on_the_worker_server(tmp_path: Path) -> None:
+    """A farm cancels a task with SIGTERM: the job stops on the server too, so the worker's next task
+    does not wait behind it."""
+    import signal
+    import subprocess
+    import sys
+
+    from void_nuke.demo import make_synthetic_shot
+
+    synthetic = make_synthetic_shot(str(tmp_path / "shot"), frames=48, size=(640, 360))
+    synthetic.shot.save(str(tmp_path / "shot.toml"))
+    address = start_worker_server(str(tmp_path / "srv"))
+    try:
+        env = dict(os.environ, VOID_RUN_SERVER=address)
+        proc = subprocess.Popen([sys.executable, "-m", "void_nuke.cli", "run", "--shot", str(tmp_path / "shot.toml"),
+                                 "--job-id", "shot-v001-1", "--version", "v001"], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for line in proc.stderr:  # the progress bar: the job is running on the server
+            if line.startswith("masks"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, out + err
+        with Client(address, timeout=20) as client:
+            assert client.status("shot-v001-1")["state"] == "cancelled"
+    finally:
+        stop_worker_server(str(tmp_path / "srv"))

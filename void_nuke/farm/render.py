@@ -11,8 +11,10 @@ retried task continues.
 from __future__ import annotations
 
 import os
+import signal
 import threading
-from typing import Any, Callable, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..engine_settings import flag_or_env
 from ..errors import VoidError
@@ -20,6 +22,27 @@ from ..progress import Progress
 from ..results import RunResult
 from ..shot import Shot, new_job_id
 from .tasks import version_dir
+
+
+@contextmanager
+def _cancel_on_signals(cancel: threading.Event) -> Iterator[None]:
+    """SIGTERM (a farm cancelling the task) and Ctrl-C cancel the job on the server too.
+
+    Without this the worker's server would keep computing a cancelled task's job, and the
+    worker's next task would wait behind it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.getsignal(sig) for sig in handled}
+    for sig in handled:
+        signal.signal(sig, lambda *_: cancel.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def delivery_version(shot: Shot, version: Optional[str]) -> Optional[str]:
@@ -73,8 +96,10 @@ def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, ver
     if server:
         from ..client import Client
 
-        with (Client.from_env(server, timeout=timeout) if server_keys else Client(server, timeout=timeout)) as client:
-            return client.run(shot, job_id, on_progress=on_progress, cancel_event=cancel_event, transfer="paths",
+        cancel = cancel_event or threading.Event()
+        with (Client.from_env(server, timeout=timeout) if server_keys else Client(server, timeout=timeout)) as client, \
+                _cancel_on_signals(cancel):
+            return client.run(shot, job_id, on_progress=on_progress, cancel_event=cancel, transfer="paths",
                               preview=preview, version=folder)
     from void_server.runner import default_work_dir, run_shot_local
     from void_server.settings import ServerSettings
