@@ -320,7 +320,8 @@ def test_void_shot_through_openjd_run_loads_the_model_once(tmp_path: Path) -> No
     proc = subprocess.run([OPENJD, "run", str(bundle / "template.yaml"),
                            "--environment", str(REPO / "docs" / "examples" / "void-queue-environment.yaml"),
                            "-p", f"VoidNukeEnv={os.path.dirname(venv_bin)}", "-p", f"VoidModelDir={model_dir}"],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ, PATH=path), cwd=tmp_path)
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env=dict(os.environ, PATH=path, OMP_NUM_THREADS="1"))  # toy convolutions: one thread
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert proc.stdout.count("Frames(STRING) = ") == 3
     assert "engines loaded: void 1" in proc.stdout
