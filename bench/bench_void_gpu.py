@@ -56,16 +56,14 @@ import gc
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from reference_code import ReferenceCode, call_reference, import_reference, rehost
 from void_server.settings import MEMORY_MODES
 
 TRANSFORMER = dict(
@@ -90,7 +88,6 @@ PROJECTED_STEPS = 50
 """Steps of the projected Pass-1 total (notebook and README; ``predict_v2v.py`` hard-codes 30)."""
 REFERENCE_MODES = ("model_cpu_offload_and_qfloat8", "model_full_load")
 """The reference's default memory mode (``config/quadmask_cogvideox.py``) and its plain-GPU mode."""
-REFERENCE_PIPELINE = Path("videox_fun") / "pipeline" / "pipeline_cogvideox_fun_inpaint.py"
 
 # Dense (no 2:4 sparsity) bf16 tensor-core peaks with fp32 accumulation, TFLOP/s, from NVIDIA's data
 # sheets: H100 SXM5 989.4, H100 PCIe 756, H100 NVL 835 (half the sparse 1671), H200 989.4 (same
@@ -230,57 +227,6 @@ def build_ours(mode: str, device: torch.device, components: Components):
 # -- the reference release ---------------------------------------------------------------------------
 
 
-@dataclass
-class ReferenceCode:
-    """The classes and helper the benchmark takes from a checkout of the reference release."""
-
-    commit: Optional[str]
-    pipeline_cls: Any
-    transformer_cls: Any
-    vae_cls: Any
-    convert_weight_dtype_wrapper: Callable[[torch.nn.Module, torch.dtype], None]
-
-
-def _checkout_commit(directory: Path) -> Optional[str]:
-    try:
-        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip() or None
-
-
-def import_reference(directory: str) -> ReferenceCode:
-    """Import the reference's pipeline and model classes from a local checkout of Netflix/void-model."""
-    root = Path(directory).resolve()
-    if not (root / REFERENCE_PIPELINE).is_file():
-        raise SystemExit(f"--reference {directory}: no {REFERENCE_PIPELINE} there; give the folder of a "
-                         "checkout of https://github.com/Netflix/void-model")
-    sys.path.append(str(root))  # appended: the checkout's other top-level folders must shadow nothing
-    try:
-        from videox_fun.models import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
-        from videox_fun.pipeline.pipeline_cogvideox_fun_inpaint import CogVideoXFunInpaintPipeline
-        from videox_fun.utils.fp8_optimization import convert_weight_dtype_wrapper
-    except ModuleNotFoundError as exc:
-        raise SystemExit(f"the reference code at {root} needs the package {exc.name!r}, which this environment "
-                         f"lacks: pip install {exc.name} (see docs/benchmarks.md)") from exc
-    return ReferenceCode(_checkout_commit(root), CogVideoXFunInpaintPipeline, CogVideoXTransformer3DModel,
-                         AutoencoderKLCogVideoX, convert_weight_dtype_wrapper)
-
-
-def _rehost(model: torch.nn.Module, cls: Any, config: Dict[str, Any]) -> torch.nn.Module:
-    """An instance of the reference's ``cls`` holding ``model``'s very tensors (same names, strict)."""
-    from accelerate import init_empty_weights
-
-    with init_empty_weights():
-        twin = cls(**config)
-    twin.load_state_dict(model.state_dict(), strict=True, assign=True)
-    leftovers = [name for name, t in list(twin.named_parameters()) + list(twin.named_buffers()) if t.is_meta]
-    if leftovers:
-        raise RuntimeError(f"{cls.__name__}: tensors with no counterpart in ours: {leftovers[:5]}")
-    return twin.eval()
-
-
 def build_reference(code: ReferenceCode, mode: str, device: torch.device, components: Components,
                     profile: Profile):
     """The reference pipeline around ``components``' weights, set up as ``predict_v2v.py`` does for ``mode``."""
@@ -288,9 +234,9 @@ def build_reference(code: ReferenceCode, mode: str, device: torch.device, compon
     from void_server.engines.void.testing import SCHEDULER_CONFIG
 
     dtype = components.transformer.dtype
-    transformer = _rehost(components.transformer, code.transformer_cls,
-                          dict(profile.transformer, add_noise_in_inpaint_model=True))
-    vae = _rehost(components.vae, code.vae_cls, profile.vae)
+    transformer = rehost(components.transformer, code.transformer_cls,
+                         dict(profile.transformer, add_noise_in_inpaint_model=True))
+    vae = rehost(components.vae, code.vae_cls, profile.vae)
     pipe = code.pipeline_cls(tokenizer=components.tokenizer, text_encoder=components.text_encoder, vae=vae,
                              transformer=transformer, scheduler=make_scheduler(SCHEDULER_CONFIG, 1))
     pipe.set_progress_bar_config(disable=True)
@@ -418,18 +364,9 @@ def run_ours(pipe, inputs: Inputs, profile: Profile, steps: int, tick: Callable[
 
 def run_reference(pipe, inputs: Inputs, profile: Profile, steps: int, tick: Callable[[], None]) -> None:
     """The call ``predict_v2v.py`` makes for Pass 1, with our start latents instead of its generator's."""
-    device = pipe._execution_device
-
-    def on_step_end(pipeline, step: int, t: torch.Tensor, tensors: Dict[str, Any]) -> Dict[str, Any]:
-        tick()
-        return {}
-
-    pipe(PROMPT, height=profile.height, width=profile.width, video=inputs.video, mask_video=inputs.mask,
-         num_frames=profile.window_frames, num_inference_steps=steps, guidance_scale=1.0,
-         generator=torch.Generator(device=device).manual_seed(42),
-         latents=inputs.latents.to(pipe.transformer.dtype), strength=1.0, use_trimask=True,
-         zero_out_mask_region=False, use_vae_mask=True, stack_mask=False,
-         max_sequence_length=profile.transformer["max_text_seq_length"], callback_on_step_end=on_step_end)
+    call_reference(pipe, PROMPT, inputs.video, inputs.mask, inputs.latents, window_frames=profile.window_frames,
+                   steps=steps, guidance=1.0, negative_prompt="", trimask=True,
+                   max_sequence_length=profile.transformer["max_text_seq_length"], on_step_end=tick)
 
 
 # -- FLOPs and utilisation ---------------------------------------------------------------------------
