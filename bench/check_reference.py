@@ -36,14 +36,17 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from reference_code import ReferenceCode, call_reference, import_reference, rehost
+from reference_code import ReferenceCode, call_reference, checkout_commit, import_reference, rehost
 from void_server.engines.void import equivalence as eq
 from void_server.engines.void.testing import make_tiny_void_model
+from void_server.engines.void.warped_noise import NoiseWarper
 
 TOLERANCE = {"fp32": 1.5e-6, "bf16": 0.0}
 """Largest max |Δ| accepted per dtype, over every compared quantity. fp32: the two sides run the same
 kernels in a different order in a few places (the reference's VAE and transformer classes are its own),
 so a few ulps; bf16: bit for bit."""
+NOISE_TOLERANCE = 0.0
+"""Largest max |Δ| of the noise warping: the same arithmetic in the same order, so bit for bit."""
 GOLDEN_FRAMES = (0, 1, -1)
 """Decoded frames the golden files keep (frame 0 is decoded alone, 1 starts the chunked decode)."""
 GOLDEN_FIRST_CALL = ("hidden", "text", "timestep", "rope_cos", "rope_sin")
@@ -119,6 +122,105 @@ def check(code: ReferenceCode, settings: List[eq.Setting], golden: Optional[Path
     return results
 
 
+# -- Pass 2's noise warping ---------------------------------------------------------------------------
+
+NOISE_CHANNELS, NOISE_SEED = 16, 3
+NOISE_FLOW_SIZE = (12, 16)
+"""Flow grid of the noise-warping check; the field is 8x that (96x128), the reduced noise 3x4."""
+NOISE_FIELD_FRAMES_KEPT = (1, 3, 6)
+"""Frames whose whole field (first channel and weights) the golden file keeps; of every frame it keeps
+the reduced noise."""
+
+
+def noise_flows() -> np.ndarray:
+    """Six (2, 12, 16) forward flows, in flow-grid pixels, that exercise every branch of the warp:
+    a pan whose field shifts are exact .5 ties, a zoom out, a disc moving over a still background,
+    a pan leaving the frame, a zoom in, and a smooth random flow."""
+    h, w = NOISE_FLOW_SIZE
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    flows = []
+    flows.append(np.stack([np.full((h, w), 0.0625), np.full((h, w), -0.1875)]))  # 0.5 and -1.5 field px
+    flows.append(np.stack([(xs - cx) * 0.1 + 1.3, (ys - cy) * 0.1]))
+    disc = np.hypot(ys - 6.0, xs - 5.0) < 3.5
+    flows.append(np.stack([np.where(disc, 2.7, 0.0), np.where(disc, 0.4, 0.0)]))
+    flows.append(np.stack([np.full((h, w), -3.0), np.full((h, w), 0.3)]))
+    flows.append(np.stack([(xs - cx) * -0.08, (ys - cy) * -0.08 - 0.7]))
+    coarse = np.random.default_rng(NOISE_SEED).normal(0.0, 1.5, size=(2, 3, 4)).astype(np.float32)
+    flows.append(torch.nn.functional.interpolate(torch.from_numpy(coarse)[None], size=(h, w), mode="bicubic",
+                                                 align_corners=False)[0].numpy())
+    return np.stack(flows).astype(np.float32)
+
+
+def import_noise_warp(directory: str) -> Any:
+    """``noise_warp`` from a checkout of the Go-with-the-Flow code the reference imports (RyannDaGreat/
+    CommonSource, via ``rp.git_import``); it needs the ``rp`` package."""
+    root = Path(directory).resolve()
+    if not (root / "noise_warp.py").is_file():
+        raise SystemExit(f"--noise-warp {directory}: no noise_warp.py there; give the folder of a checkout of "
+                         "https://github.com/RyannDaGreat/CommonSource")
+    sys.path.append(str(root))
+    try:
+        import noise_warp
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"noise_warp.py needs the package {exc.name!r}: pip install {exc.name} "
+                         "(rp, fire and einops)") from exc
+    return noise_warp
+
+
+def reference_noise(nw: Any, flows: np.ndarray) -> Dict[str, np.ndarray]:
+    """The reference's warp of the fixed flows: ``NoiseWarper`` as ``get_noise_from_video`` sets it up,
+    and its per-frame readout reduced as ``downscale_noise`` there does (area / 32, x 32)."""
+    import rp
+
+    h, w = flows.shape[-2:]
+    torch.manual_seed(NOISE_SEED)
+    warper = nw.NoiseWarper(c=NOISE_CHANNELS, h=8 * h, w=8 * w, device="cpu")
+    reduced, fields, weights = [], [], []
+
+    def keep(frame: int) -> None:
+        reduced.append((rp.torch_resize_image(warper.noise, 1 / 32, interp="area") * 32).numpy())
+        if frame in NOISE_FIELD_FRAMES_KEPT:
+            fields.append(warper._state[3].numpy().copy())
+            weights.append(warper._state[2].numpy().copy())
+
+    keep(0)
+    for i, (dx, dy) in enumerate(flows, start=1):
+        warper(torch.from_numpy(dx.copy()), torch.from_numpy(dy.copy()))
+        keep(i)
+    return {"reduced": np.stack(reduced), "field_first_channel": np.stack(fields), "field_weight": np.stack(weights)}
+
+
+def our_noise(flows: np.ndarray) -> Dict[str, np.ndarray]:
+    """The same with our ``NoiseWarper`` and a generator seeded alike."""
+    h, w = flows.shape[-2:]
+    warper = NoiseWarper(NOISE_CHANNELS, 8 * h, 8 * w, torch.Generator().manual_seed(NOISE_SEED),
+                         torch.device("cpu"))
+    reduced, fields, weights = [], [], []
+    for frame in range(len(flows) + 1):
+        if frame:
+            warper.step(torch.from_numpy(flows[frame - 1]))
+        reduced.append(warper.reduced(32).numpy())
+        if frame in NOISE_FIELD_FRAMES_KEPT:
+            fields.append(warper.noise[0].numpy().copy())
+            weights.append(warper.weight.numpy().copy())
+    return {"reduced": np.stack(reduced), "field_first_channel": np.stack(fields), "field_weight": np.stack(weights)}
+
+
+def check_noise(nw: Any, source: Optional[str], golden: Optional[Path]) -> Dict[str, Any]:
+    flows = noise_flows()
+    theirs = reference_noise(nw, flows)
+    ours = our_noise(flows)
+    deltas = {k: float(np.abs(ours[k] - theirs[k]).max()) for k in theirs}
+    if golden is not None:
+        meta = {"noise_warp_commit": source, "seed": NOISE_SEED, "channels": NOISE_CHANNELS,
+                "field_frames_kept": list(NOISE_FIELD_FRAMES_KEPT), "torch": torch.__version__,
+                "made": datetime.date.today().isoformat(), "by": "bench/check_reference.py --write-golden"}
+        golden.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(golden / "noise_warp.npz", meta=np.array(json.dumps(meta)), flows=flows, **theirs)
+    return {"setting": "noise-warp", "max_abs": deltas, "ok": max(deltas.values()) <= NOISE_TOLERANCE}
+
+
 def print_table(results: List[Dict[str, Any]]) -> None:
     names = list(results[0]["max_abs"])
     print(f"{'setting':<16} {'windows':>7} {'calls':>5} " + " ".join(f"{n:>15}" for n in names) + "  ok")
@@ -129,23 +231,39 @@ def print_table(results: List[Dict[str, Any]]) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", metavar="DIR", required=True, help="a checkout of Netflix/void-model")
+    parser.add_argument("--reference", metavar="DIR", help="a checkout of Netflix/void-model")
+    parser.add_argument("--noise-warp", metavar="DIR",
+                        help="a checkout of RyannDaGreat/CommonSource (the reference's noise_warp.py)")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=[s.name for s in eq.SETTINGS],
-                        help="run only these settings")
+                        help="run only these pipeline settings")
     parser.add_argument("--write-golden", metavar="DIR", type=Path,
                         help="also store the reference's side of every setting as DIR/<setting>.npz")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write the results as JSON")
     args = parser.parse_args(argv)
-    code = import_reference(args.reference)
+    if not args.reference and not args.noise_warp:
+        parser.error("give --reference DIR, --noise-warp DIR or both")
     torch.set_num_threads(1)  # the toy models are faster on one thread, and reductions keep one order
-    settings = [s for s in eq.SETTINGS if not args.only or s.name in args.only]
-    results = check(code, settings, args.write_golden)
-    print(f"reference {code.commit or '(not a git checkout)'} at {code.root}; torch {torch.__version__}; "
-          f"{platform.machine()} {platform.processor() or ''}".rstrip())
-    print_table(results)
+    report: Dict[str, Any] = {"torch": torch.__version__, "machine": f"{platform.machine()} {platform.processor()}"}
+    results: List[Dict[str, Any]] = []
+    if args.reference:
+        code = import_reference(args.reference)
+        settings = [s for s in eq.SETTINGS if not args.only or s.name in args.only]
+        results = check(code, settings, args.write_golden)
+        report.update(reference_commit=code.commit, results=results)
+        print(f"reference {code.commit or '(not a git checkout)'} at {code.root}; torch {torch.__version__}; "
+              f"{platform.machine()} {platform.processor() or ''}".rstrip())
+        print_table(results)
+    if args.noise_warp:
+        source = checkout_commit(Path(args.noise_warp))
+        noise = check_noise(import_noise_warp(args.noise_warp), source, args.write_golden)
+        report.update(noise_warp_commit=source, noise=noise)
+        results.append(noise)
+        print(f"\nnoise warping against noise_warp.py at {source or args.noise_warp} (16 channels, 96x128 field, "
+              "6 flows):")
+        print("  " + ", ".join(f"{k} max |Δ| {v:.3g}" for k, v in noise["max_abs"].items())
+              + ("  ok" if noise["ok"] else "  NOT OK"))
     if args.json:
-        args.json.write_text(json.dumps({"reference_commit": code.commit, "torch": torch.__version__,
-                                         "results": results}, indent=1))
+        args.json.write_text(json.dumps(report, indent=1))
     return 0 if all(r["ok"] for r in results) else 1
 
 
