@@ -199,7 +199,9 @@ def test_a_segment_with_nothing_to_edit_returns_the_plate(tiny_model, tmp_path, 
 
 def test_pass1_run_is_deterministic_and_reports_its_checkpoint(tiny_model, tmp_path):
     synthetic = Synthetic(10, str(tmp_path))
-    engine = VoidEngine(_settings(tiny_model))
+    settings = _settings(tiny_model)
+    del settings["pass1"], settings["pass2"]  # laid out as the release's README: beside the base folder
+    engine = VoidEngine(settings)
     first = _run(engine, synthetic.job())
     again = _run(engine, synthetic.job())
     for frame in synthetic.frames:
@@ -215,6 +217,16 @@ def test_pass1_run_is_deterministic_and_reports_its_checkpoint(tiny_model, tmp_p
     assert engine.describe()["loaded"] is True
     engine.close()
     assert engine.describe()["loaded"] is False
+
+
+def test_a_missing_checkpoint_names_both_places_searched(model_copy, tmp_path):
+    synthetic = Synthetic(4, str(tmp_path))
+    engine = VoidEngine({"model_dir": str(model_copy), "device": "cpu"})
+    with pytest.raises(VoidError) as caught:
+        _run(engine, synthetic.job())
+    message = str(caught.value)
+    assert str(model_copy / "void_pass1.safetensors") in message
+    assert str(model_copy.parent / "void_pass1.safetensors") in message and "--pass1" in message
 
 
 def test_resume_after_a_crash_gives_identical_frames(tiny_model, tmp_path):

@@ -34,8 +34,8 @@ from void_server.settings import MEMORY_MODES
 
 from ..base import Engine, EngineJob, ProgressFn, WorkUnit, parse_options
 from .framing import Framing, choose_framing, edit_box, union
-from .files import checkpoint_path
-from .loader import checkpoint_sha256, load_base, load_transformer, make_scheduler
+from .files import checkpoint_candidates, checkpoint_path, missing_checkpoint
+from .loader import ModelFilesError, checkpoint_sha256, load_base, load_transformer, make_scheduler
 from .memory import MemoryPlan, compute_dtype, out_of_memory, resolve_device
 from .pipeline import VoidPipeline
 from .segments import Segment, fade_weight, interpolate, plan_segments
@@ -321,7 +321,11 @@ class VoidEngine(Engine):
 
     def _transformer(self, number: int) -> torch.nn.Module:
         if number not in self._transformers:
-            model = load_transformer(self._base.transformer_config, checkpoint_path(self.settings, number), self.dtype)
+            path = checkpoint_path(self.settings, number)
+            if not os.path.isfile(path):
+                raise ModelFilesError(missing_checkpoint(self.settings, number),
+                                      detail={"searched": checkpoint_candidates(self.settings, number)})
+            model = load_transformer(self._base.transformer_config, path, self.dtype)
             self._transformers[number] = self.memory.adopt(model, "transformer")
         return self._transformers[number]
 
