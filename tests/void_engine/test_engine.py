@@ -94,6 +94,7 @@ def identity_model(monkeypatch):
     ({"resolution": "384x670"}, "engine.options.resolution"), ({"segment_frames": 40}, "engine.options.segment_frames"),
     ({"segment_frames": 85, "segment_overlap": 85}, "engine.options.segment_overlap"),
     ({"flow_stride": 3}, "engine.options.flow_stride"), ({"pass2_guidance": "high"}, "engine.options.pass2_guidance"),
+    ({"fit": "crop"}, "engine.options.fit"),
 ])
 def test_bad_options_name_the_field(options, field):
     with pytest.raises(ShotError) as info:
@@ -156,6 +157,23 @@ def test_roi_paste_back_keeps_the_plate_outside_the_crop(tiny_model, tmp_path, i
         assert x0 <= 60 and x1 >= 90 and y0 <= 40 and y1 >= 56  # holding the whole edit region
         error = np.abs(rgb - plate)[y0:y1, x0:x1]
         assert float(np.median(error)) < 0.01  # scaled down and up again in the right place
+
+
+@pytest.mark.parametrize("fit", ["stretch", "letterbox"])
+def test_full_frame_fit_stretches_or_letterboxes(tiny_model, tmp_path, identity_model, fit):
+    """The 160x96 plate (5:3) into the 48x32 model frame (3:2): stretched, the model sees the plate alone;
+    letterboxed, it sees the plate scaled to 48x29 between mirrored bands. Either way it comes back in place."""
+    synthetic = Synthetic(6, str(tmp_path))
+    out = _run(VoidEngine(_settings(tiny_model)), synthetic.job(roi="full", fit=fit))
+    video = identity_model[0][:6]
+    if fit == "stretch":  # the plate's own rows out to the edge, no mirrored repeat
+        assert not np.array_equal(video[:, 0], video[:, 1]) and not np.array_equal(video[:, 31], video[:, 30])
+    else:  # the picture in rows 1..29, one band row above and two below, mirrored
+        assert np.array_equal(video[:, 0], video[:, 1])
+        assert np.array_equal(video[:, 30], video[:, 29]) and np.array_equal(video[:, 31], video[:, 28])
+    for frame in synthetic.frames:
+        error = np.abs(out[frame] - synthetic.plates[frame])
+        assert float(np.median(error)) < 0.02
 
 
 def test_segments_fade_into_each_other_in_place(tiny_model, tmp_path, identity_model):
