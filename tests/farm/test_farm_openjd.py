@@ -305,8 +305,7 @@ def test_void_shot_through_openjd_run_loads_the_model_once(tmp_path: Path) -> No
     documented queue environment (void-nuke on the PATH, VOID_MODEL_DIR); three render tasks share the step's
     void-server, which creates the engine once."""
     torch_testing = pytest.importorskip("void_server.engines.void.testing")
-    model_dir, pass1, _ = torch_testing.make_tiny_void_model(str(tmp_path / "weights"))
-    shutil.copy(pass1, os.path.join(model_dir, "void_pass1.safetensors"))  # found in the model folder
+    model_dir, _, _ = torch_testing.make_tiny_void_model(str(tmp_path / "weights"))  # checkpoints beside it
     write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1009)
     shots = shot_list_toml(["sh010"], "1001-1009").replace(
         'engine = { name = "classic" }',

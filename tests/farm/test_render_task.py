@@ -35,7 +35,8 @@ def test_missing_weights_name_the_run_flag_and_variable(tmp_path: Path, capsys: 
     monkeypatch.setenv("VOID_MODEL_DIR", str(tmp_path / "model"))
     assert main(["run", "--shot", str(shot), "--work-dir", str(tmp_path / "work")]) == 1
     err = capsys.readouterr().err
-    assert f"no Pass 1 checkpoint at {tmp_path / 'model'}" in err and "--pass1" in err and "VOID_PASS1" in err
+    assert "no Pass 1 checkpoint" in err and str(tmp_path / "model") in err
+    assert "--pass1" in err and "VOID_PASS1" in err
 
 
 def test_a_worker_without_the_gpu_the_job_asks_for_is_refused() -> None:
