@@ -61,7 +61,7 @@ def check_void_available(settings: Dict[str, Any], passes: int, command: str = "
         raise VoidError(f"{command} cannot run the void engine: {info['reason']}", code="engine_unavailable")
     if passes == 2 and 2 not in info["passes"]:
         raise VoidError(f"{command}: the shot asks for two passes, which need the Pass 2 checkpoint and RAFT "
-                        f"weights: give {flag_or_env('pass2')} (default: in the model folder) and "
+                        f"weights: give {flag_or_env('pass2')} (default: in or beside the model folder) and "
                         f"{flag_or_env('raft_checkpoint')}", code="engine_unavailable")
 
 
