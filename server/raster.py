@@ -23,8 +23,12 @@ The ramp is taken along the distance to the nearest point of the outline
 (from a distance transform), box-filtered over one pixel so that a zero width
 reduces to the plain antialiased edge. Opacity multiplies the alpha, invert
 replaces it by ``1 - alpha`` over the whole window, and shapes combine in list
-order: ``add`` is a union (alpha over: ``r + a - r*a``), ``subtract`` removes
-(``r * (1 - a)``).
+order, the later on top, as Nuke's Roto composites its shapes' alpha: ``add``
+is Nuke's over (``r + a - r*a``, a union), ``subtract`` is Nuke's minus
+(``r - a``: the shape is taken from what lies below it). As in Nuke, a minus
+can take the running alpha below 0 (where nothing lay below it), and a shape
+drawn over that starts from there; the result is clamped to [0, 1] once, at
+the end.
 
 Coordinates are display-window pixels, top-left origin, y down, pixel centres
 at ``i + 0.5`` (see ``void_nuke.shapes``).
@@ -388,18 +392,18 @@ def rasterize_shape(shape: Shape, frame: int, window: Union[ImageSpec, Sequence[
 
 
 def _combine(result: np.ndarray, alpha: Union[np.ndarray, np.float32], mode: str) -> None:
-    """Merge ``alpha`` into ``result`` in place: union for add, cut for subtract.
+    """Merge ``alpha`` into ``result`` in place: over for add, minus for subtract (not clamped).
 
     Arrays go through OpenCV's element-wise arithmetic: the same float32
     operations as numpy, in the same order, several times faster on 4K frames.
     """
     if np.ndim(alpha) == 0:
         if mode == "subtract":
-            result *= np.float32(1.0) - alpha
+            result -= alpha
         else:
             result += alpha - result * alpha
     elif mode == "subtract":
-        cv2.multiply(result, cv2.subtract(1.0, alpha), dst=result)
+        cv2.subtract(result, alpha, dst=result)
     else:
         cv2.add(result, cv2.subtract(alpha, cv2.multiply(result, alpha)), dst=result)
 
@@ -411,9 +415,10 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
                      role: Optional[str] = None) -> np.ndarray:
     """Combined alpha float32 (H, W) of ``shapes`` (those with ``role``, if given) on ``frame``.
 
-    Shapes combine in list order: ``add`` unites (``r + a - r*a``), ``subtract``
-    cuts (``r * (1 - a)``). Work is confined to each shape's reach, so small
-    shapes on a 4K plate cost little.
+    Shapes combine in list order, the later on top: ``add`` is over
+    (``r + a - r*a``), ``subtract`` is minus (``r - a``); the result is
+    clamped to [0, 1] at the end. Work is confined to each shape's reach, so
+    small shapes on a 4K plate cost little.
     """
     win = to_window(spec_or_window)
     result = np.zeros((win[3], win[2]), np.float32)
@@ -436,4 +441,6 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
         elif alpha is None:
             continue
         _combine(result[r0:r1, c0:c1], alpha * opacity if opacity != 1 else alpha, shape.mode)
+    if any(shape.mode == "subtract" for shape in chosen):
+        np.clip(result, 0.0, 1.0, out=result)
     return result
