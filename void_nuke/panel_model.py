@@ -79,6 +79,10 @@ class JobInfo:
     state: str = "running"
     message: str = ""
     node: str = ""
+    node_id: str = ""
+    """The sending node's own id (a pasted copy has another)."""
+    view: str = ""
+    """The stereo view sent; empty in a single-view script."""
 
     @property
     def frames(self) -> str:
