@@ -427,9 +427,15 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
     # so they are computed on every core; merging stays in list order.
     regions = _POOL.map(lambda shape: _shape_region(shape, frame, win), chosen) if len(chosen) > 1 \
         else [_shape_region(shape, frame, win) for shape in chosen]
+    below: Optional[Region] = None
+    """Where a minus may have taken the alpha below 0: the union of the subtract shapes' reach."""
     for shape, found in zip(chosen, regions):
         opacity = np.float32(shape.at(frame).opacity)
         alpha, (r0, r1, c0, c1) = found if found is not None else (None, (0, 0, 0, 0))
+        if shape.mode == "subtract":
+            reach = (0, win[3], 0, win[2]) if shape.invert else (r0, r1, c0, c1)
+            below = reach if below is None else (min(below[0], reach[0]), max(below[1], reach[1]),
+                                                 min(below[2], reach[2]), max(below[3], reach[3]))
         if shape.invert:
             # Beyond its reach an inverted shape is at full opacity: merge that everywhere else.
             kept = result[r0:r1, c0:c1].copy()
@@ -441,6 +447,7 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
         elif alpha is None:
             continue
         _combine(result[r0:r1, c0:c1], alpha * opacity if opacity != 1 else alpha, shape.mode)
-    if any(shape.mode == "subtract" for shape in chosen):
-        np.clip(result, 0.0, 1.0, out=result)
+    if below is not None and below[1] > below[0] and below[3] > below[2]:
+        cut = result[below[0]:below[1], below[2]:below[3]]  # over never leaves [.., 1]; only minus goes below 0
+        np.maximum(cut, np.float32(0.0), out=cut)
     return result
