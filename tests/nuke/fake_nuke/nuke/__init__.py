@@ -39,6 +39,8 @@ Behaviour modelled on purpose:
 - Rendering: ``nuke.execute`` renders real EXR files through OpenImageIO (a
   constant image per frame, the Write's channels and data window) for the
   views the Write renders, and raises ``CancelledError`` when the test cancels.
+- Deleted nodes: the Python object of a deleted node raises ValueError ("A
+  PythonObject is not attached to a node") when used, as in Nuke.
 - Copy and paste: ``nodeCopy``/``nodePaste`` clone nodes with every knob that
   is not DO_NOT_WRITE ("Disables writing knob data to the script file and when
   copying/pasting", NDK knob flags) and run the pasted nodes' ``onCreate``.
@@ -250,6 +252,10 @@ class Knob:
 
     def toScript(self) -> str:
         return str(self._value)
+
+    def fromScript(self, text: str) -> bool:
+        """Set from the text a script holds (strings as they are; numbers parsed)."""
+        return self.setValue(text if isinstance(self._value, str) or self._value is None else type(self._value)(text))
 
     def setFlag(self, flag: int) -> None:
         self._flags |= flag
@@ -479,8 +485,13 @@ class BBox_Knob(Array_Knob):
 
 class Format_Knob(Knob):
     def _convert(self, value: Any) -> Any:
+        if isinstance(value, str):
+            found = _formats.get(value)
+            if found is None:
+                raise ValueError(f"{self._name}: no format named {value!r} (nuke.addFormat adds one)")
+            return found
         if not isinstance(value, Format):
-            raise TypeError(f"{self._name}: a Format is required")
+            raise TypeError(f"{self._name}: a Format or a format name is required")
         return value
 
     def toScript(self) -> str:
@@ -584,6 +595,7 @@ def _knob_specs(cls: str) -> List[Knob]:
         "Transform": lambda: [XY_Knob("translate"), Double_Knob("rotate")],
         "TimeOffset": lambda: [Int_Knob("time_offset")],
         "Constant": lambda: [Format_Knob("format"), Channel_Knob("channels", None, "rgb")],
+        "CheckerBoard2": lambda: [Format_Knob("format")],
         "Dot": lambda: [],
     }
     if cls not in specific:
@@ -612,7 +624,7 @@ def _exr_knobs() -> List[Knob]:
             Enumeration_Knob("metadata", None, ["default metadata", "all metadata"])]
 
 
-_MAX_INPUTS = {"Read": 0, "Constant": 0, "Input": 0, "Output": 1, "Write": 1, "Crop": 1, "Grade": 1, "Blur": 1,
+_MAX_INPUTS = {"Read": 0, "Constant": 0, "CheckerBoard2": 0, "Input": 0, "Output": 1, "Write": 1, "Crop": 1, "Grade": 1, "Blur": 1,
                "Transform": 1, "TimeOffset": 1, "Dot": 1, "Roto": 5, "RotoPaint": 5}
 """How many inputs a class takes. Roto/RotoPaint: bg, up to three more backgrounds (Roto reference
 guide: "adding a background automatically creates another bg input") and a mask."""
@@ -627,17 +639,24 @@ class Node:
         self._mutations = 0
         self._name = ""
         self._panel_open = False
+        self._deleted = False
         for knob in _knob_specs(cls):
             self._attach(knob)
+
+    def _alive(self) -> None:
+        if self._deleted:
+            raise ValueError("A PythonObject is not attached to a node")
 
     def _attach(self, knob: Knob) -> None:
         knob._node = self
         self._knobs[knob.name()] = knob
 
     def Class(self) -> str:
+        self._alive()
         return self._class
 
     def name(self) -> str:
+        self._alive()
         return self._name
 
     def setName(self, name: str, uncollide: bool = True, updateExpressions: bool = False) -> None:
@@ -661,12 +680,15 @@ class Node:
         return f"{parent.fullName()}.{self._name}"
 
     def knobs(self) -> Dict[str, Knob]:
+        self._alive()
         return dict(self._knobs)
 
     def knob(self, name: str) -> Optional[Knob]:
+        self._alive()
         return self._knobs.get(name)
 
     def __getitem__(self, name: str) -> Knob:
+        self._alive()
         if name not in self._knobs:
             raise NameError(f"knob {name} does not exist")
         return self._knobs[name]
@@ -733,6 +755,8 @@ class Node:
         if self._class == "Read":
             return _exr_channels(_frame_path(_resolve_project(self["file"].getEvaluatedValue()),
                                              int(self["first"].value())))
+        if self._class == "CheckerBoard2":
+            return ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
         if self._class == "Constant":
             wanted = self["channels"].value()
             return [f"rgba.{c}" for c in ("red", "green", "blue", "alpha")
@@ -927,6 +951,29 @@ def createNode(node: str, args: str = "", inpanel: bool = True) -> Node:
     return new
 
 
+_formats: Dict[str, Format] = {}
+
+
+def addFormat(s: str) -> Format:
+    """``"width height [pixel_aspect] name"``: a named format (nuke.addFormat)."""
+    words = s.split()
+    width, height = int(words[0]), int(words[1])
+    aspect = float(words[2]) if len(words) > 3 else 1.0
+    fmt = Format(width, height, aspect, words[-1])
+    _formats[words[-1]] = fmt
+    return fmt
+
+
+def scriptSaveAs(filename: str, overwrite: int = -1) -> None:
+    """Save the script under a new name (the fake writes an empty .nk: enough for script_directory)."""
+    _on_main_thread("saving the script")
+    os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)
+    with open(filename, "w", encoding="utf-8") as fh:
+        fh.write("# a script saved by the fake nuke\n")
+    _root["name"].setValue(filename)
+    _root._modified = False
+
+
 def root() -> Root:
     return _root
 
@@ -998,6 +1045,8 @@ def delete(node: Node) -> None:
     if group is None or node not in group._nodes:
         raise ValueError(f"{node!r} is not in the script")
     group._nodes.remove(node)
+    for gone in [node] + (allNodes(group=node, recurseGroups=True) if isinstance(node, Group) else []):
+        gone._deleted = True  # Nuke's Python object outlives the node, and says so when used
     for other in allNodes(group=_root, recurseGroups=True):
         for index, source in list(other._inputs.items()):
             if source is node:
@@ -1442,4 +1491,5 @@ def _reset() -> None:
         registry.clear()
     _menus.clear()
     _clipboards.clear()
+    _formats.clear()
     _callback_depth[0] = 0
