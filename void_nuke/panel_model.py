@@ -275,7 +275,8 @@ class PanelModel:
 
     def job_started(self, info: JobInfo) -> None:
         with self._lock:
-            self._jobs[info.job_id] = JobRow(info.job_id, info.server, info.node, info.name, info.frames,
+            node = f"{info.node} ({info.view})" if info.view else info.node
+            self._jobs[info.job_id] = JobRow(info.job_id, info.server, node, info.name, info.frames,
                                              "running", "sending", 0.0, "", "", info.out_dir, True)
             self._log.append(LogLine(self._clock(), "info", f"{info.node}: sent job {info.job_id} to "
                                                             f"{info.server}"))

@@ -35,6 +35,8 @@ MAX_LEVEL = 4
 """A curve segment is split into at most ``2**MAX_LEVEL`` Bézier pieces."""
 FIT_TOLERANCE = 1e-3
 """Largest distance, in plate pixels, between a fitted piece's middle and the curve's."""
+DECIMALS = 9
+"""Fitted coordinates are rounded to a billionth of a pixel: the fit's float noise stays out of shot files."""
 
 BLEND_MODES = ("over", "max", "multiply", "color-burn", "min", "screen", "color-dodge", "plus", "overlay",
                "soft-light", "hard-light", "from", "minus", "difference", "exclusion")
@@ -156,7 +158,8 @@ def key_from_pieces(frame: int, pieces: Sequence[Piece], widths: Sequence[float]
     points = []
     for k, (p, out, _, _) in enumerate(pieces):
         into = pieces[k - 1][2]
-        points.append(ControlPoint(p[0], p[1], into[0], into[1], out[0], out[1], widths[k]))
+        values = (p[0], p[1], into[0], into[1], out[0], out[1], widths[k])
+        points.append(ControlPoint(*(round(v, DECIMALS) for v in values)))
     return ShapeKey(frame, tuple(points), min(1.0, max(0.0, opacity)), feather)
 
 

@@ -92,6 +92,19 @@ def test_progress_reaches_the_node_at_most_four_times_a_second(
         assert group[name].getFlag(nuke.NO_RERENDER)
 
 
+def test_updates_find_the_node_without_scanning_the_script_each_time(scene: dict,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    scans = []
+    real = jobs.void_nodes
+    monkeypatch.setattr(jobs, "void_nodes", lambda: scans.append(1) or real())
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL_S", 0.0)  # every event reaches the node
+    job = finish(jobs.send(scene["group"]))
+    assert job.node_updates >= 4 and len(scans) == 0, "the sending node is kept, and checked by its id"
+    nuke.delete(scene["group"])
+    job.node = scene["group"]
+    assert jobs._node_of(job) is None, "a deleted node is noticed, not written to"
+
+
 def test_progress_knob_writes_leave_the_script_unmodified(scene: dict) -> None:
     group = scene["group"]
     nuke.root().setModified(False)

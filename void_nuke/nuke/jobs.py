@@ -84,6 +84,8 @@ class Job:
         self.version_dir: Optional[str] = None
         self.node_updates = 0
         self.last_reload = float("-inf")
+        self.node: Optional[object] = None
+        """The node, kept once found (a node's Python object outlives it; ``_node_of`` checks)."""
         self.progress = Throttle(PROGRESS_INTERVAL_S, lambda: _on_main(_apply_progress, self), clock=clock)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
@@ -140,6 +142,18 @@ def node_for(job_id: str, owner: str = "") -> Optional[object]:
         if info is not None and info.job_id == job_id and info.node_id in ("", node_id(node)):
             return node
     return None
+
+
+def _node_of(job: Job) -> Optional[object]:
+    """The job's node, without scanning the script on every update; None once it was deleted."""
+    if job.node is not None:
+        try:
+            if node_id(job.node) == job.info.node_id:
+                return job.node
+        except ValueError:  # "A PythonObject is not attached to a node": deleted
+            pass
+    job.node = node_for(job.info.job_id, job.info.node_id)
+    return job.node
 
 
 def _show(group: object, text: str, state: str, fraction: Optional[float] = None) -> None:
@@ -200,7 +214,7 @@ def _keep_landed(node: object, job: Job) -> None:
 def _apply_progress(job: Job) -> None:
     """The node follows its job: its version's landed frames, status and progress knobs."""
     progress = job.latest
-    node = node_for(job.info.job_id, job.info.node_id)
+    node = _node_of(job)
     if node is None or progress is None or job.finished.is_set():
         return
     job.node_updates += 1
@@ -222,7 +236,7 @@ def _apply_finish(job: Job) -> None:
 def _finish_on_node(job: Job) -> None:
     """Store the job's end on its node, and its version: the result, or what landed before it stopped."""
     info, result = job.info, job.result
-    node = node_for(info.job_id, info.node_id)
+    node = _node_of(job)
     if node is None:
         return  # the node was deleted while its job ran; the files are in info.out_dir
     current = job_info(node)
@@ -237,7 +251,8 @@ def _finish_on_node(job: Job) -> None:
     record = _record(job, min(result.frames), max(result.frames), streaming=False)
     versions.add_version(node, record, select=True)
     versions.reload(node, record.name)
-    _show(node, f"{record.label} ready: {len(result.frames)} frames", "done", 1.0)
+    view = f" of view {record.view}" if record.view else ""
+    _show(node, f"{record.label} ready: {len(result.frames)} frames{view}", "done", 1.0)
     versions.refresh_stale(node)
 
 
@@ -321,8 +336,9 @@ def _work(job: Job) -> None:
         _on_main(_apply_finish, job)
 
 
-def _start(info: JobInfo, call: Call) -> Job:
+def _start(info: JobInfo, call: Call, node: Optional[object] = None) -> Job:
     job = Job(info, call)
+    job.node = node
     _active[info.job_id] = job
     _notify("job_started", info)
     if nuke.GUI:
@@ -375,7 +391,7 @@ def send(group: object, preview: bool = False) -> Optional[Job]:
     _store(group, info)
     _show(group, f"sending job {info.job_id}" + (f" {notes}" if notes else ""), "running", 0.0)
     return _start(info, lambda client, report, event: client.run(
-        shot, job_id=info.job_id, on_progress=report, cancel_event=event, preview=preview))
+        shot, job_id=info.job_id, on_progress=report, cancel_event=event, preview=preview), group)
 
 
 def _cancel_on_server(info: JobInfo) -> None:
@@ -419,7 +435,7 @@ def reattach_all() -> List[Job]:
             continue  # a copy of the node that sent it
         _show(node, f"re-attached to job {info.job_id}", "running")
         started.append(_start(info, lambda client, report, event, i=info: client.attach(
-            i.job_id, i.out_dir, on_progress=report, cancel_event=event)))
+            i.job_id, i.out_dir, on_progress=report, cancel_event=event), node))
     return started
 
 

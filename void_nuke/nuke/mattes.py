@@ -92,6 +92,9 @@ def choose(group: object, role: str, input_name: str, index: int, frames: FrameR
         return MatteChoice(role, input_name, "none")
     mode = str(group[f"{role}_mode"].value())  # type: ignore[index]  # one of MODES
     stack, reasons = roto_stack(source, input_name)
+    if mode == "shapes" and not any(_is_roto(n) for n in upstream([source])):
+        return MatteChoice(role, input_name, "render",
+                           notes=[f"{input_name} is set to shapes but no Roto feeds it: its alpha is rendered"])
     if not stack or mode == "render":
         return MatteChoice(role, input_name, "render")
     if mode == "shapes":

@@ -146,7 +146,8 @@ def _version_nodes(group: object, record: VersionRecord) -> object:
             read["format"].setValue(fmt)  # type: ignore[index]
     for knob, value in (("first", record.first), ("last", record.last), ("origfirst", record.first),
                         ("origlast", record.last), ("before", "black"), ("after", "black"), ("raw", True),
-                        ("on_error", "black"), ("label", f"job {record.job_id}")):
+                        ("on_error", "black"),
+                        ("label", f"job {record.job_id}" + (f"\nview {record.view}" if record.view else ""))):
         if read[knob].value() != value:  # type: ignore[index]
             read[knob].setValue(value)  # type: ignore[index]
     show = _build(group, RANGE_PREFIX + record.name, "Switch")

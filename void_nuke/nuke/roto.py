@@ -59,7 +59,9 @@ class RotoRead:
 
 
 def _matrix(element: object, frame: int, view: str) -> Matrix:
-    m = element.getTransform().evaluate(frame, view).getMatrix()  # type: ignore[attr-defined]
+    transform = element.getTransform()  # type: ignore[attr-defined]
+    evaluated = transform.evaluate(frame) if view == "default" else transform.evaluate(frame, view)
+    m = evaluated.getMatrix()
     return tuple(float(m[i]) for i in range(16))
 
 

@@ -50,42 +50,45 @@ def _unselected(text: str) -> str:
     return _FLAG_GROUP.sub(mask, _ELEMENT_FLAGS.sub(mask, text))
 
 
+_SPACE = re.compile(r"\s*")
+_PLAIN = re.compile(r"\S+")
+_QUOTED = re.compile(r'"((?:\\.|[^"\\])*)"', re.S)
+_BRACE = re.compile(r"\\.|[{}]", re.S)
+
+
 def tcl_words(text: str) -> List[str]:
-    """The words of a TCL script as Nuke writes knobs: plain, "quoted" or {braced}, across lines."""
-    words, i, n = [], 0, len(text)
+    """The words of a TCL script as Nuke writes knobs: plain, "quoted" or {braced}, across lines.
+
+    Regular expressions do the scanning: a Roto's curves are megabytes of text on a big shot.
+    """
+    if "{" not in text and '"' not in text:
+        return text.split()  # most nodes: plain words only
+    words: List[str] = []
+    i, n = _SPACE.match(text, 0).end(), len(text)  # type: ignore[union-attr]
     while i < n:
         c = text[i]
-        if c.isspace():
-            i += 1
-            continue
         if c == "{":
-            depth, j = 1, i + 1
-            while j < n and depth:
-                if text[j] == "\\":
-                    j += 1
-                elif text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                j += 1
-            if depth:
+            depth = 0
+            for m in _BRACE.finditer(text, i):
+                token = m.group()
+                depth += 1 if token == "{" else -1 if token == "}" else 0
+                if depth == 0:
+                    words.append(text[i + 1:m.start()])
+                    i = m.end()
+                    break
+            else:
                 raise ValueError("unbalanced braces")
-            words.append(text[i + 1:j - 1])
-            i = j
         elif c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            if j >= n:
+            m = _QUOTED.match(text, i)
+            if m is None:
                 raise ValueError("unbalanced quotes")
-            words.append(text[i + 1:j])
-            i = j + 1
+            words.append(m.group(1))
+            i = m.end()
         else:
-            j = i
-            while j < n and not text[j].isspace():
-                j += 1
-            words.append(text[i:j])
-            i = j
+            m = _PLAIN.match(text, i)
+            words.append(m.group())  # type: ignore[union-attr]
+            i = m.end()  # type: ignore[union-attr]
+        i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
     return words
 
 
@@ -105,12 +108,9 @@ def node_state(node: object) -> str:
         pairs = _knob_pairs(text)
     except ValueError:
         return f"{node.Class()}\n{text}"  # type: ignore[attr-defined]
-    kept = []
-    for name, value in sorted(pairs):
-        if name in IGNORED_KNOBS or name.startswith(IGNORED_PREFIXES):
-            continue
-        kept.append(f"{name}={_unselected(value) if name == 'curves' else value}")
-    return "\n".join([node.Class()] + kept)  # type: ignore[attr-defined]
+    kept = [f"{name}={_unselected(value) if name == 'curves' else value}" for name, value in pairs
+            if name not in IGNORED_KNOBS and not name.startswith(IGNORED_PREFIXES)]
+    return "\n".join([node.Class()] + kept)  # type: ignore[attr-defined]  # writeKnobs' order is stable
 
 
 def upstream(starts: Iterable[object]) -> List[object]:
