@@ -234,7 +234,8 @@ def test_what_shapes_cannot_say_is_named() -> None:
     plain = roto_node(64, 32)
     plain["mix"].setValue(0.5)
     plain.setInput(1, nuke.nodes.Constant())
-    assert "mix is 0.5" in " ".join(_read(plain).reasons) and "mask or a second background" in " ".join(_read(plain).reasons)
+    reasons = " ".join(_read(plain).reasons)
+    assert "mix is 0.5" in reasons and "mask or a second background" in reasons
     assert "the plate is 128x64" in " ".join(_read(plain, size=(128, 64)).reasons)
 
 

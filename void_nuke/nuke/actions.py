@@ -95,7 +95,7 @@ def on_update_ui() -> None:
     owner = node_id(group)
     check = _stale_checks.get(owner)
     if check is None:
-        check = _stale_checks[owner] = Throttle(STALE_INTERVAL_S, lambda: jobs._on_main(_refresh_by_id, owner),
+        check = _stale_checks[owner] = Throttle(STALE_INTERVAL_S, lambda: jobs._on_main_gui(_refresh_by_id, owner),
                                                 clock=clock)
     check.request()
 

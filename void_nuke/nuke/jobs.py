@@ -86,7 +86,7 @@ class Job:
         self.last_reload = float("-inf")
         self.node: Optional[object] = None
         """The node, kept once found (a node's Python object outlives it; ``_node_of`` checks)."""
-        self.progress = Throttle(PROGRESS_INTERVAL_S, lambda: _on_main(_apply_progress, self), clock=clock)
+        self.progress = Throttle(PROGRESS_INTERVAL_S, lambda: _on_main_gui(_apply_progress, self), clock=clock)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         return self.finished.wait(timeout)
@@ -116,6 +116,12 @@ def _on_main(fn: Callable[..., None], *args: Any) -> None:
         fn(*args)
     else:
         nuke.executeInMainThread(fn, args=args)
+
+
+def _on_main_gui(fn: Callable[..., None], *args: Any) -> None:
+    """A display update: queued for the main thread in the GUI, dropped headless (nothing shows it)."""
+    if nuke.GUI:
+        _on_main(fn, *args)
 
 
 # -- what the node stores ------------------------------------------------------------------
@@ -288,7 +294,8 @@ class _Reporter:
             print(f"VOID {job.info.node}: {line}")
         self.last_line = line
         _notify("job_progress", job.info, progress)
-        job.progress.request()
+        if nuke.GUI:  # headless, the node gets the result at the end; nobody watches it meanwhile
+            job.progress.request()
 
 
 def _watch_cancel(job: Job, task: Any) -> None:

@@ -624,8 +624,8 @@ def _exr_knobs() -> List[Knob]:
             Enumeration_Knob("metadata", None, ["default metadata", "all metadata"])]
 
 
-_MAX_INPUTS = {"Read": 0, "Constant": 0, "CheckerBoard2": 0, "Input": 0, "Output": 1, "Write": 1, "Crop": 1, "Grade": 1, "Blur": 1,
-               "Transform": 1, "TimeOffset": 1, "Dot": 1, "Roto": 5, "RotoPaint": 5}
+_MAX_INPUTS = {"Read": 0, "Constant": 0, "CheckerBoard2": 0, "Input": 0, "Output": 1, "Write": 1, "Crop": 1,
+               "Grade": 1, "Blur": 1, "Transform": 1, "TimeOffset": 1, "Dot": 1, "Roto": 5, "RotoPaint": 5}
 """How many inputs a class takes. Roto/RotoPaint: bg, up to three more backgrounds (Roto reference
 guide: "adding a background automatically creates another bg input") and a mask."""
 
