@@ -244,3 +244,18 @@ def test_a_pasted_copy_forgets_the_job_and_the_original_keeps_it(group: object,
     assert json.loads(group[JOB_KNOB].value())["job_id"] == job.info.job_id
     assert group["version"].value() == "v001" and json.loads(group[JOB_KNOB].value())["state"] == "done"
     assert json.loads(copy[JOB_KNOB].value())["job_id"] != job.info.job_id
+
+
+def test_a_job_stored_by_the_first_release_is_followed_and_blocks_a_second_send(
+        group: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    hold = threading.Event()
+    monkeypatch.setattr(jobs, "client_factory", FakeClient.factory(hold=hold))
+    stored = {"job_id": "plate-old00001", "server": "tcp://gpu:5557", "out_dir": group["output"].value(),
+              "name": "plate", "padding": 4, "first": 1001, "last": 1003, "state_hash": "", "preview": False,
+              "state": "running", "message": "", "node": "VOID1"}  # no node_id, no view
+    group[JOB_KNOB].setValue(json.dumps(stored))
+    (job,) = jobs.reattach_all()
+    assert job.info.node_id == node_id(group)
+    assert jobs.send(group) is None and "plate-old00001 is still running" in nuke._messages[-1]
+    hold.set()
+    assert finish(job).info.state == "done"

@@ -50,6 +50,8 @@ PROGRESS_INTERVAL_S = 0.25
 """At most four node updates a second."""
 RELOAD_INTERVAL_S = 2.0
 """A streaming Read is re-read at most this often (and once more at the end)."""
+LOOK_INTERVAL_S = 1.0
+"""Until the job's version folder exists, it is looked for at most this often (and at every result)."""
 
 Call = Callable[[Any, Callable[[Progress], None], threading.Event], RunResult]
 
@@ -84,6 +86,7 @@ class Job:
         self.version_dir: Optional[str] = None
         self.node_updates = 0
         self.last_reload = float("-inf")
+        self.last_look = float("-inf")
         self.node: Optional[object] = None
         """The node, kept once found (a node's Python object outlives it; ``_node_of`` checks)."""
         self.progress = Throttle(PROGRESS_INTERVAL_S, lambda: _on_main_gui(_apply_progress, self), clock=clock)
@@ -281,7 +284,8 @@ class _Reporter:
         self.heard = True
         if progress.stage == "download" and progress.frame is not None:
             job.landed.add(int(progress.frame))
-        if job.version_dir is None:
+        if job.version_dir is None and (progress.stage == "download" or clock() - job.last_look >= LOOK_INTERVAL_S):
+            job.last_look = clock()
             job.version_dir = find_job_version(job.info.out_dir, job.info.job_id)
         job.latest = progress
         line = describe_progress(progress)
@@ -440,6 +444,8 @@ def reattach_all() -> List[Job]:
             continue
         if info.node_id and info.node_id != node_id(node):
             continue  # a copy of the node that sent it
+        if not info.node_id:  # stored by the first release, before nodes had ids
+            info = replace(info, node_id=node_id(node))
         _show(node, f"re-attached to job {info.job_id}", "running")
         started.append(_start(info, lambda client, report, event, i=info: client.attach(
             i.job_id, i.out_dir, on_progress=report, cancel_event=event), node))
