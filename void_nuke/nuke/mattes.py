@@ -13,7 +13,7 @@ is rendered through a temporary Write, the reason is named, and the server
 gets exactly the matte Nuke draws. An input fed by no Roto at all is a plain
 matte and is always rendered.
 
-Each input has a knob, ``remove_mode`` / ``affected_mode``: ``auto`` (shapes
+Each input has a knob, ``remove_mode`` / ``affected_mode`` (``node.MATTE_MODES``): ``auto`` (shapes
 when exact, else render), ``shapes`` (always the shapes of every Roto
 upstream; what they leave out is named) or ``render``.
 """
@@ -24,7 +24,6 @@ from typing import List, Optional, Tuple
 
 from ..sequences import FrameRange
 from ..shapes import Shape
-from .node import MATTE_MODES as MODES
 from .roto import ROTO_CLASSES, read_roto
 from .state import upstream
 INPUTS = (("remove", "Remove", 1), ("affected", "Affected", 2))
@@ -90,7 +89,7 @@ def choose(group: object, role: str, input_name: str, index: int, frames: FrameR
     source = group.input(index)  # type: ignore[attr-defined]
     if source is None:
         return MatteChoice(role, input_name, "none")
-    mode = str(group[f"{role}_mode"].value())  # type: ignore[index]  # one of MODES
+    mode = str(group[f"{role}_mode"].value())  # type: ignore[index]  # one of node.MATTE_MODES
     stack, reasons = roto_stack(source, input_name)
     if mode == "shapes" and not any(_is_roto(n) for n in upstream([source])):
         return MatteChoice(role, input_name, "render",

@@ -39,7 +39,7 @@ from ..errors import ShotError
 from ..roto_curves import (Matrix, Piece, blend_mode, blend_name, drop_held_keys, fit_outline, key_from_pieces,
                            lifetime, signed_widths, through)
 from ..sequences import FrameRange
-from ..shapes import Shape
+from ..shapes import Shape, ShapeKey
 
 ROTO_CLASSES = ("Roto", "RotoPaint")
 
@@ -152,7 +152,7 @@ class _ShapeReader:
         pieces, needed = fit_outline(sample, len(levels), levels)
         return pieces, needed, chain
 
-    def keys(self) -> list:
+    def keys(self) -> List[ShapeKey]:
         a = self.attrs
         levels = [0] * len(self.shape)  # type: ignore[arg-type]
         while True:
