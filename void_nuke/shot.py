@@ -68,6 +68,20 @@ def _resolve_config(config: Optional[str], base_dir: Optional[str]) -> Optional[
     return config if not config or "://" in config else _resolve(config, base_dir)
 
 
+_VIEW = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_view_fields(pixel_aspect: float, view: str) -> None:
+    """A pixel aspect is a finite ratio in (0, 10]; a view is a Nuke view name or empty."""
+    if isinstance(pixel_aspect, bool) or not isinstance(pixel_aspect, (int, float)) \
+            or not 0.0 < pixel_aspect <= 10.0:
+        raise ShotError("pixel_aspect", f"must be a number in (0, 10] (1 for square pixels, 2 for "
+                                        f"anamorphic), got {pixel_aspect!r}")
+    if not isinstance(view, str) or (view and not _VIEW.match(view)):
+        raise ShotError("view", f"{view!r} is not a view name: use letters, digits, '_', '.' or '-', as "
+                                "Nuke names views (left, right, main)")
+
+
 @dataclass(frozen=True)
 class MatteSource:
     """A matte: an image sequence, or a channel of the plate when ``pattern`` is None.
@@ -248,6 +262,10 @@ class Shot:
     """OCIO colour space of the plate's pixels (scene-linear)."""
     ocio_config: Optional[str] = None
     """OCIO config path or ``ocio://`` URI; None means the server's default."""
+    pixel_aspect: float = 1.0
+    """Width of a plate pixel over its height (2.0 for anamorphic); the frames are not resampled."""
+    view: str = ""
+    """The stereo view the plate is (``left``); empty for a single-view shot."""
     engine: EngineSettings = field(default_factory=EngineSettings)
     masks: MaskSettings = field(default_factory=MaskSettings)
 
@@ -268,6 +286,7 @@ class Shot:
         if not (self.remove or any(s.role == "remove" for s in self.shapes) or self.prompts):
             raise ShotError("remove", "nothing to remove: give a remove matte, a Roto shape with role "
                                       "'remove', or clicked points for SAM2")
+        check_view_fields(self.pixel_aspect, self.view)
         bad = [f for f in self.prompts.frames if f not in self.process_frames]
         if bad:
             raise ShotError("prompts", f"clicked frames {bad} are outside the frame range {self.process_frames}")
@@ -348,13 +367,18 @@ class Shot:
         }
         if self.ocio_config:
             data["ocio_config"] = self.ocio_config
+        if self.pixel_aspect != 1.0:
+            data["pixel_aspect"] = self.pixel_aspect
+        if self.view:
+            data["view"] = self.view
         return data
 
     @classmethod
     def from_dict(cls, data: Any, base_dir: Optional[str] = None) -> "Shot":
         if not isinstance(data, dict):
             raise ShotError("shot", "a shot is a table of fields")
-        known = {"name", "plate", "frames", "handles", "prompt", "colorspace", "ocio_config", "engine",
+        known = {"name", "plate", "frames", "handles", "prompt", "colorspace", "ocio_config", "pixel_aspect", "view",
+                 "engine",
                  "masks", "output", "remove", "affected", "shapes", "prompts"}
         extra = sorted(set(data) - known)
         if extra:
@@ -395,6 +419,8 @@ class Shot:
             prompt=_get(data, "prompt", str, "", ""),
             colorspace=_get(data, "colorspace", str, DEFAULT_COLORSPACE, ""),
             ocio_config=_resolve_config(_get(data, "ocio_config", str, None, ""), base_dir),
+            pixel_aspect=_get(data, "pixel_aspect", float, 1.0, ""),
+            view=_get(data, "view", str, "", ""),
             engine=EngineSettings.from_dict(data.get("engine")),
             masks=MaskSettings.from_dict(data.get("masks")),
         )
