@@ -552,8 +552,14 @@ class Server:
         elif msg.type == DONE and msg.job:
             state = msg.body.get("state", FAILED)
             self.store.set_state(msg.job, state, msg.body.get("error"))
+            error = msg.body.get("error") or {}
             if state == FAILED:
-                log.warning("job %s failed: %s", msg.job, (msg.body.get("error") or {}).get("message"))
+                trace = (error.get("detail") or {}).get("trace_id")
+                if trace:  # an unexpected failure: its traceback stays here, under the id the client sees
+                    log.error("job %s failed (trace id %s): %s\n%s", msg.job, trace, error.get("message"),
+                              str(msg.body.get("traceback", "")).rstrip())
+                else:
+                    log.warning("job %s failed: %s", msg.job, error.get("message"))
             self.worker.current = None
             self.worker.cancel_deadline = None
 

@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import time
-import traceback
 from typing import Any, Dict, List, Optional
 
 import zmq
@@ -29,6 +28,7 @@ from void_nuke.protocol import (CANCEL, DONE, HEARTBEAT, HELLO, PROGRESS, RELEAS
                                 Sequencer, decode, encode)
 from void_nuke.shot import Shot
 
+from .failures import JobFailure, job_failure
 from .jobfiles import JobDir
 from .runner import EngineCache, JobOptions, JobRunner
 
@@ -111,16 +111,13 @@ class Worker:
             self.send(DONE, job_id, state="done", frames=frames)
         except Cancelled:
             self.send(DONE, job_id, state="cancelled")
+        except JobFailure as exc:  # the traceback goes to the server log only, never to clients
+            self.send(DONE, job_id, state="failed", error=exc.to_dict(), traceback=exc.traceback)
         except VoidError as exc:
             self.send(DONE, job_id, state="failed", error=exc.to_dict())
-        except MemoryError:
-            self.send(DONE, job_id, state="failed", error={
-                "code": "out_of_memory", "message": "the server ran out of host memory; shorten the frame "
-                "range or use a smaller region", "detail": {}})
-        except Exception as exc:  # report everything else instead of dying silently
-            self.send(DONE, job_id, state="failed", error={
-                "code": "internal", "message": f"{type(exc).__name__}: {exc}",
-                "detail": {"traceback": traceback.format_exc()}})
+        except Exception as exc:  # outside the runner's stages: still a message and a trace id
+            failure = job_failure(exc, "job", "the worker")
+            self.send(DONE, job_id, state="failed", error=failure.to_dict(), traceback=failure.traceback)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -182,7 +182,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{body['job']}: {body['state']}  {body.get('shot')} {body.get('frames')}  "
               f"{len(body.get('results', []))}/{body.get('total')} frames  {progress.get('message', '')}")
         if body.get("error"):
-            print(f"error: {body['error'].get('message')}")
+            print(f"error: {VoidError.from_dict(body['error']).summary()}")
         return 0
     gpu = body.get("gpu") or {}
     print(f"void-server {body['version']} at {args.server}: queue {body['queue']}, running {body['running']}, "
@@ -285,7 +285,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"void-nuke: {exc.message}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except VoidError as exc:
-        print(f"void-nuke: {exc.message}", file=sys.stderr)
+        print(f"void-nuke: {exc.summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT if exc.code in ("invalid_shot", "image") else EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_CANCELLED

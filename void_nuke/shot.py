@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import ShotError
+from .plugins import engine_entry_points
 from .sequences import FrameRange, SequencePattern
 from .shapes import Prompts, Shape
 
@@ -109,9 +110,9 @@ class EngineSettings:
     options: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name not in ENGINES:
+        if self.name not in ENGINES and self.name not in engine_entry_points():
             raise ShotError("engine.name", f"unknown engine {self.name!r}; choose one of "
-                                           f"{', '.join(ENGINES)}")
+                                           f"{', '.join(ENGINES + tuple(sorted(engine_entry_points())))}")
         if not 1 <= self.steps <= 1000:
             raise ShotError("engine.steps", f"must be between 1 and 1000, got {self.steps}")
         if not 0 <= self.seed < 2 ** 63:
