@@ -8,6 +8,7 @@ computed again, and the engines are deterministic, so a job resumed after a
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from void_nuke import __version__
+from void_nuke.atomic import atomic_write_bytes
 from void_nuke.errors import Cancelled, ImageError, VoidError
 from void_nuke.exrio import Image, ImageSpec, matte_from_image, read_image, read_spec, write_image
 from void_nuke.progress import EtaClock, Progress
@@ -30,6 +32,8 @@ from .composite import composite, edit_alpha
 from .engines.base import Engine, EngineJob
 from .engines.registry import create_engine
 from .failures import FAILURES_LOG, JobFailure, append_to_log, job_failure
+from .grain import FILL_LAYER, MEASURE_FRAMES, GrainProfile, grain_metadata, grain_seed, measure_grain, \
+    synthesise_grain
 from .jobfiles import JobDir
 from .raster import rasterize_shapes
 
@@ -92,6 +96,7 @@ class JobRunner:
         self.plates = FrameCache(lambda f: read_image(self.plate_seq.path(f)))
         self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
         self.clock = EtaClock()
+        self._grain: Optional[GrainProfile] = None
         self.where: Tuple[str, str, Optional[int]] = ("job", "the job", None)
         """(stage, what runs, frame) for the message of an unexpected failure."""
 
@@ -277,9 +282,37 @@ class JobRunner:
     def write_result(self, engine: Engine, frame: int, rgb: np.ndarray, path: str) -> None:
         q = self.read_quadmask(frame)
         alpha = edit_alpha(q, self.shot.masks.feather)
+        attributes = self.metadata(engine, frame, q)
+        grain = None
+        if self.shot.output.grain:
+            self.at("result", "matching the plate's grain", frame)
+            profile = self.grain_profile()
+            attributes.update(grain_metadata(profile))
+            if profile.present:
+                grain = synthesise_grain(profile, rgb, alpha > 0, grain_seed(self.job_id, frame))
+        else:
+            attributes["void:grain"] = "off"
+        self.at("result", "writing the result", frame)
         extra = {"void.mask": qm.mask_layer(q)} if self.shot.output.mask_layer else None
-        result = composite(self.plates(frame), rgb, alpha, extra, self.metadata(engine, frame, q))
+        result = composite(self.plates(frame), rgb, alpha, extra, attributes, grain=grain,
+                           fill_layer=FILL_LAYER if grain is not None else None)
         write_image(path, result, compression=self.shot.output.compression)
+
+    def grain_profile(self) -> GrainProfile:
+        """The plate's grain, measured once per job on a few frames and kept in the job's scratch folder."""
+        if self._grain is None:
+            path = os.path.join(self.job_dir.scratch, "grain.json")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as fh:
+                    self._grain = GrainProfile.from_dict(json.load(fh))
+            else:
+                step = max(1, len(self.frames) // MEASURE_FRAMES)
+                sample = self.frames[::step][:MEASURE_FRAMES]
+                feather = self.shot.masks.feather
+                self._grain = measure_grain((self.plate_rgb(f), edit_alpha(self.read_quadmask(f), feather) > 0)
+                                            for f in sample)
+                atomic_write_bytes(path, json.dumps(self._grain.to_dict()).encode(), overwrite=True)
+        return self._grain
 
     def metadata(self, engine: Engine, frame: int, q: np.ndarray) -> Dict[str, Any]:
         e = self.shot.engine

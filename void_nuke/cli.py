@@ -79,6 +79,7 @@ def add_shot_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--roi", choices=("auto", "roi", "full"))
     g.add_argument("--feather", type=float, help="blend width outside the edit region, pixels")
     g.add_argument("--mask-layer", action="store_true", help="also write the quadmask as a void.mask layer")
+    g.add_argument("--no-grain", action="store_true", help="deliver the fill without grain matched to the plate")
     g.add_argument("--name", help="output file name (default: the plate's)")
     g.add_argument("--job-id", help="choose the job id (resubmitting the same id continues that job)")
     g.add_argument("--out", help="output folder; results land in OUT/vNNN/")
@@ -117,6 +118,8 @@ def shot_from_args(args: argparse.Namespace) -> Shot:
         output["directory"] = os.path.abspath(args.out)
     if args.mask_layer:
         output["mask_layer"] = True
+    if args.no_grain:
+        output["grain"] = False
     if args.name:
         output["name"] = args.name
     if not output.get("directory"):

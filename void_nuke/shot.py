@@ -193,6 +193,8 @@ class OutputSettings:
     compression: str = "zip"
     mask_layer: bool = False
     """Also write the quadmask as a ``void.mask`` layer, for QC."""
+    grain: bool = True
+    """Add grain measured from the plate to the fill, and deliver the fill without it as ``fill.R/G/B``."""
 
     def __post_init__(self) -> None:
         if not self.directory:
@@ -204,7 +206,7 @@ class OutputSettings:
 
     def to_dict(self) -> Dict[str, Any]:
         data: Dict[str, Any] = {"directory": self.directory, "compression": self.compression,
-                                "mask_layer": self.mask_layer}
+                                "mask_layer": self.mask_layer, "grain": self.grain}
         if self.name:
             data["name"] = self.name
         return data
@@ -220,7 +222,8 @@ class OutputSettings:
         return cls(directory=_resolve(directory, base_dir) if directory else "",
                    name=_get(data, "name", str, None, w),
                    compression=_get(data, "compression", str, "zip", w),
-                   mask_layer=_get(data, "mask_layer", bool, False, w))
+                   mask_layer=_get(data, "mask_layer", bool, False, w),
+                   grain=_get(data, "grain", bool, True, w))
 
 
 @dataclass(frozen=True)
