@@ -11,8 +11,10 @@ Each reports frames/s by wall time and CPU seconds per frame (process time, all 
 ratios exrio / OpenEXR (aim >= 0.9). CPU time is what to trust on a shared machine.
 
 Then ``import-void`` of VOID's 4K *pillow* sample (``../shared/samples/pillow``, 62 frames) into a
-temporary folder: seconds per frame by wall and CPU time (aim <= 1 s per frame on two cores). Without
-the sample a synthetic 4K clip of the same length is made first (``--synthetic`` forces it).
+temporary folder: seconds per frame by wall and CPU time (aim <= 1 s per frame on two cores),
+against the plainest serial import of its first frames (decode, convert, write plate and mattes with
+the OpenEXR bindings, one after the other) in the same run. Without the sample a synthetic 4K clip of
+the same length is made first (``--synthetic`` forces it).
 
     python bench/bench_exrio.py [--frames 6] [--samples ../shared/samples] [--synthetic]
 """
@@ -32,6 +34,7 @@ import numpy as np
 HEIGHT, WIDTH = 2160, 3840
 COMPRESSIONS = ("zip", "piz", "dwaa")
 LAYOUTS = {"RGB": ("R", "G", "B"), "RGBA+mask": ("R", "G", "B", "A", "void.mask")}
+BASELINE_FRAMES = 16
 
 
 class Clock:
@@ -153,6 +156,31 @@ def synthetic_clip(folder: str, frames: int) -> str:
     return folder
 
 
+def serial_baseline(folder: str, out: str, frames: int) -> Tuple[float, float]:
+    """(wall, CPU) s/frame of the plainest import of the first ``frames`` frames: one thread decodes,
+    converts (the same lookup table) and writes each plate and its two mattes with the OpenEXR
+    bindings, one after the other."""
+    import OpenEXR
+
+    from void_nuke import exrio
+    from void_nuke.voidfolder import SRGB_TO_LINEAR_HALF, find_void_folder, mattes_from_quadmask, \
+        read_quadmask_frames, read_rgb_frames
+
+    src = find_void_folder(folder)
+    os.makedirs(out)
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with Clock() as c:
+        pairs = zip(read_rgb_frames(src.video), read_quadmask_frames(src.mask))
+        for i, (rgb, quad) in zip(range(frames), pairs):
+            plate = SRGB_TO_LINEAR_HALF[rgb]
+            OpenEXR.File(header, {n: np.ascontiguousarray(plate[:, :, k]) for k, n in enumerate("RGB")},
+                         num_threads=exrio.EXR_THREADS).write(os.path.join(out, f"plate.{i}.exr"))
+            for name, matte in zip(("remove", "affected"), mattes_from_quadmask(quad)):
+                OpenEXR.File(header, {"A": matte.astype(np.float16)},
+                             num_threads=exrio.EXR_THREADS).write(os.path.join(out, f"{name}.{i}.exr"))
+    return c.wall / frames, c.cpu / frames
+
+
 def bench_import(folder: str, out: str) -> Tuple[int, float, float, float]:
     """(frames, wall s/frame, CPU s/frame, peak RSS GB) of import-void of ``folder`` into ``out``."""
     from void_nuke.voidfolder import import_void_folder
@@ -188,9 +216,13 @@ def main() -> None:
             print(f"\n(no {pillow}: importing a synthetic 4K clip of 62 frames)" if not args.synthetic else "")
             pillow = synthetic_clip(os.path.join(work, "synthetic"), 62)
         n, wall, cpu, peak = bench_import(pillow, os.path.join(work, "import"))
+        base_wall, base_cpu = serial_baseline(pillow, os.path.join(work, "serial"), BASELINE_FRAMES)
         print(f"\nimport-void {os.path.basename(os.path.normpath(pillow))} ({n} frames, 3840x2160): "
               f"{wall:.2f} s/frame wall, {cpu:.2f} s/frame CPU (aim <= 1 s/frame wall on 2 cores), "
               f"peak RSS {peak:.2f} GB")
+        print(f"serial decode + OpenEXR writes ({BASELINE_FRAMES} frames): {base_wall:.2f} s/frame wall, "
+              f"{base_cpu:.2f} s/frame CPU; ratio import-void / serial: {wall / base_wall:.2f} wall, "
+              f"{cpu / base_cpu:.2f} CPU")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
