@@ -99,6 +99,19 @@ def job_failure(exc: BaseException, stage: str, what: str, frame: Optional[int] 
                       detail=detail, traceback_text=_traceback_of(exc))
 
 
+def crashed_worker(crashes: int, exit_code: Optional[int], frame: Optional[int]) -> JobFailure:
+    """The failure of a job whose worker process kept dying (native code crashed, or the kernel's
+    out-of-memory killer struck); there is no Python traceback, only the worker's stack dump."""
+    where = f" on frame {frame}" if frame is not None else ""
+    detail: Dict[str, Any] = {"trace_id": new_trace_id(), "stage": "engine", "exit_code": exit_code}
+    if frame is not None:
+        detail["frame"] = frame
+    return JobFailure(f"the worker process died {crashes} times running this job{where} (last exit code "
+                      f"{exit_code}): native code crashed or the host ran out of memory. Run it again with a "
+                      "shorter frame range or a smaller edit region; if it keeps dying, report it with the "
+                      "trace id", code="worker_crashed", detail=detail, traceback_text="")
+
+
 def append_to_log(folder: str, job_id: str, failure: JobFailure) -> str:
     """Append ``failure`` with a timestamp to ``folder/failures.log``; return the file's path."""
     path = os.path.join(folder, FAILURES_LOG)

@@ -13,6 +13,7 @@ worker if it does not stop within a grace period.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib.util
 import json
 import os
@@ -125,6 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--settings", required=True, help="JSON file with the server settings")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a native crash prints this process's Python stack into the server log
     with open(args.settings, encoding="utf-8") as fh:
         settings = json.load(fh)
     Worker(args.endpoint, settings).serve()

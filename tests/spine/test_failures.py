@@ -25,7 +25,10 @@ FAIL_ON = 1003
 TRACE = re.compile(r"trace id ([0-9a-f]{8})\b")
 
 PLUGIN = textwrap.dedent('''
-    """A test engine: copies the plate, and on one frame runs into OpenCV's map-size limit."""
+    """A test engine: copies the plate, and on one frame runs into OpenCV's map-size limit
+    (or, with the option crash = 1, reads address 0 and dies of a segmentation fault)."""
+    import ctypes
+
     import cv2
     import numpy as np
 
@@ -42,6 +45,8 @@ PLUGIN = textwrap.dedent('''
             fail_on = int(job.shot.engine.options["fail_on"])
             for frame in unit.frames:
                 rgb = job.plate(frame)
+                if frame == fail_on and job.shot.engine.options.get("crash"):
+                    ctypes.string_at(0)
                 if frame == fail_on:
                     rows = np.zeros((40000, 1), np.float32)
                     rgb = cv2.remap(rgb, rows, rows, cv2.INTER_LINEAR)
@@ -66,9 +71,9 @@ def plugin_path(tmp_path, monkeypatch) -> str:
     return str(folder)
 
 
-def failing_shot_file(synthetic, tmp_path) -> str:
+def failing_shot_file(synthetic, tmp_path, **options) -> str:
     data = synthetic.shot.to_dict()
-    data["engine"] = {"name": "failing", "options": {"fail_on": FAIL_ON}}
+    data["engine"] = {"name": "failing", "options": {"fail_on": FAIL_ON, **options}}
     data["output"] = {"directory": str(tmp_path / "out")}
     path = tmp_path / "failing.json"
     path.write_text(json.dumps(data))
@@ -150,6 +155,24 @@ def test_run_in_process_prints_one_line_and_keeps_the_traceback_in_the_job_folde
     # the frames before the failure were delivered and stay, so a rerun resumes there
     delivered = sorted(n for n in os.listdir(tmp_path / "out" / "v001") if n.endswith(".exr"))
     assert delivered == [f"plate.{f}.exr" for f in range(1001, FAIL_ON)]
+
+
+@pytest.mark.slow
+def test_an_engine_that_kills_the_worker_fails_the_job_with_the_frame_and_the_stack_in_the_log(
+        server_factory, synthetic, tmp_path, plugin_path):
+    srv = server_factory()
+    done = cli("submit", "--shot", failing_shot_file(synthetic, tmp_path, crash=1), "--server", srv.address,
+               "--job-id", "segfaults")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    line = next(line for line in done.stderr.splitlines() if "worker process died" in line)
+    assert f"died 3 times running this job on frame {FAIL_ON}" in line and "report it" in line
+    trace = TRACE.search(line).group(1)
+    srv.stop()
+    log = srv.proc.stdout.read()
+    assert log.count("Fatal Python error: Segmentation fault") == 3
+    assert "void_failing_engine.py" in log  # the worker's Python stack at the crash
+    assert f"job segfaults failed (trace id {trace})" in log
 
 
 def test_unknown_engines_are_refused_with_the_installed_ones_named(synthetic):
