@@ -175,7 +175,7 @@ def test_an_engine_that_kills_the_worker_fails_the_job_with_the_frame_and_the_st
     assert f"job segfaults failed (trace id {trace})" in log
 
 
-def test_unknown_engines_are_refused_with_the_installed_ones_named(synthetic):
+def test_unknown_engines_are_refused_with_the_installed_ones_named():
     from void_nuke.shot import EngineSettings
     from void_nuke.errors import ShotError
 
