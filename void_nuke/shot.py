@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import ShotError
 from .pathmap import is_windows_absolute
+from .plugins import engine_entry_points
 from .sequences import FrameRange, SequencePattern
 from .shapes import Prompts, Shape
 
@@ -130,9 +131,9 @@ class EngineSettings:
     options: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name not in ENGINES:
+        if self.name not in ENGINES and self.name not in engine_entry_points():
             raise ShotError("engine.name", f"unknown engine {self.name!r}; choose one of "
-                                           f"{', '.join(ENGINES)}")
+                                           f"{', '.join(ENGINES + tuple(sorted(engine_entry_points())))}")
         if not 1 <= self.steps <= 1000:
             raise ShotError("engine.steps", f"must be between 1 and 1000, got {self.steps}")
         if not 0 <= self.seed < 2 ** 63:
@@ -213,6 +214,8 @@ class OutputSettings:
     compression: str = "zip"
     mask_layer: bool = False
     """Also write the quadmask as a ``void.mask`` layer, for QC."""
+    grain: bool = True
+    """Add grain measured from the plate to the fill, and deliver the fill without it as ``fill.R/G/B``."""
 
     def __post_init__(self) -> None:
         if not self.directory:
@@ -224,7 +227,7 @@ class OutputSettings:
 
     def to_dict(self) -> Dict[str, Any]:
         data: Dict[str, Any] = {"directory": self.directory, "compression": self.compression,
-                                "mask_layer": self.mask_layer}
+                                "mask_layer": self.mask_layer, "grain": self.grain}
         if self.name:
             data["name"] = self.name
         return data
@@ -240,7 +243,8 @@ class OutputSettings:
         return cls(directory=_resolve(directory, base_dir) if directory else "",
                    name=_get(data, "name", str, None, w),
                    compression=_get(data, "compression", str, "zip", w),
-                   mask_layer=_get(data, "mask_layer", bool, False, w))
+                   mask_layer=_get(data, "mask_layer", bool, False, w),
+                   grain=_get(data, "grain", bool, True, w))
 
 
 @dataclass(frozen=True)
