@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -55,6 +56,7 @@ from void_nuke.versions import claim_version
 
 from . import __version__ as server_version
 from .engines.registry import describe_engines
+from .failures import crashed_worker
 from .inner import WorkerChannel
 from .inputcheck import InconsistentFrame, check_wire_spec, describe_mismatch, role_label
 from .jobfiles import JobDir
@@ -459,6 +461,11 @@ class Server:
         preview = bool_field(msg, "preview", False)
         stream = bool_field(msg, "stream", True)
         have = frames_field(msg, "have", MAX_HAVE)
+        version = msg.body.get("version") or None
+        if version is not None and (transfer != "paths" or not isinstance(version, str)
+                                    or not re.fullmatch(r"v\d{3,9}", version)):
+            raise VoidError("a named version must look like v001 and comes with the paths transfer only",
+                            code="bad_request", detail={"field": "version"})
         if job_id in self.preparing:  # one SUBMIT per job id at a time; the next waits for it
             if len(self.preparing[job_id]) >= MAX_HELPER_QUEUE:
                 raise _busy(f"earlier submissions of job {job_id}")
@@ -471,7 +478,7 @@ class Server:
         shot_data = msg.body.get("shot")
 
         def work() -> Prepared:
-            return self._prepare(job_id, shot_data, transfer, preview, existing is not None)
+            return self._prepare(job_id, shot_data, transfer, preview, version, existing is not None)
 
         def done(prepared: Optional[Prepared], exc: Optional[BaseException]) -> None:
             waiting = self.preparing.pop(job_id, [])
@@ -491,18 +498,19 @@ class Server:
         self.preparing[job_id] = []
         return None
 
-    def _prepare(self, job_id: str, shot_data: Any, transfer: str, preview: bool, exists: bool) -> Prepared:
+    def _prepare(self, job_id: str, shot_data: Any, transfer: str, preview: bool, version: Optional[str],
+                 exists: bool) -> Prepared:
         """On the helper thread: parse and check the shot; for a new job, make its folders.
 
         Touches no loop state: the loop records the result (``_submitted``).
         """
         shot = Shot.from_dict(shot_data)
         check_output_name(shot.output_name)  # the server's own check, whatever the client checked
-        fingerprint = f"{shot.fingerprint()}:{transfer}:{int(preview)}"
+        fingerprint = f"{shot.fingerprint()}:{transfer}:{int(preview)}" + (f":{version}" if version else "")
         if exists:
             return Prepared(fingerprint)
         if transfer == "paths":
-            return self._prepare_paths(job_id, shot, fingerprint)
+            return self._prepare_paths(job_id, shot, fingerprint, version)
         job_dir = JobDir(os.path.join(self.settings.data_dir, "jobs", job_id))
         job_dir.remove()  # leftovers of a job id no longer in the store must never be read as inputs
         job_dir = JobDir.create(self.settings.data_dir, job_id)
@@ -519,7 +527,7 @@ class Server:
         return Prepared(fingerprint, server_shot.to_dict(), JobMeta.from_shot(server_shot), RECEIVING,
                         job_dir.results, missing)
 
-    def _prepare_paths(self, job_id: str, shot: Shot, fingerprint: str) -> Prepared:
+    def _prepare_paths(self, job_id: str, shot: Shot, fingerprint: str, version: Optional[str]) -> Prepared:
         """Paths mode: every path mapped, inside the allowed roots, every input frame present."""
         server_shot = shot.with_paths(self.paths.map)
         patterns = {}
@@ -533,7 +541,11 @@ class Server:
         out = self.roots.check(server_shot.output.directory, "output.directory")
         server_shot = self._checked_config(server_shot.with_inputs(patterns).with_changes(
             output=replace(server_shot.output, directory=out, name=shot.output_name)))
-        results_dir = claim_version(out, job_id)
+        if version:  # a farm task delivers into the version folder its job was given
+            results_dir = os.path.join(out, version)
+            os.makedirs(results_dir, exist_ok=True)
+        else:
+            results_dir = claim_version(out, job_id)
         return Prepared(fingerprint, server_shot.to_dict(), JobMeta.from_shot(server_shot), QUEUED, results_dir)
 
     def _checked_config(self, shot: Shot) -> Shot:
@@ -812,10 +824,16 @@ class Server:
                         sub.pending.append(frame)
         elif msg.type == DONE and live is not None:
             state = msg.body.get("state", FAILED)
+            error = msg.body.get("error") or {}
             self._set_state(live, state if state in FINISHED else FAILED, msg.body.get("error"),
                             msg.body.get("warnings"))
             if state == FAILED:
-                log.warning("job %s failed: %s", live.id, (msg.body.get("error") or {}).get("message"))
+                trace = (error.get("detail") or {}).get("trace_id")
+                if trace:  # an unexpected failure: its traceback stays here, under the id the client sees
+                    log.error("job %s failed (trace id %s): %s\n%s", live.id, trace, error.get("message"),
+                              str(msg.body.get("traceback", "")).rstrip())
+                else:
+                    log.warning("job %s failed: %s", live.id, error.get("message"))
             self.worker.current = None
             self.worker.cancel_deadline = None
 
@@ -841,11 +859,12 @@ class Server:
                 crashes = self.worker.crashes.get(job.id, 0) + 1
                 self.worker.crashes[job.id] = crashes
                 if crashes >= MAX_WORKER_CRASHES:
-                    self._set_state(job, FAILED, {
-                        "code": "worker_crashed", "detail": {"exit_code": code},
-                        "message": f"the worker process died {crashes} times running this job (last exit "
-                                   f"code {code}); see the server log. Resubmit the same shot with the same "
-                                   "job id to try again"})
+                    failure = crashed_worker(crashes, code, self._crashed_on(job))
+                    log.error("job %s failed (trace id %s): %s (the worker's stack at each crash is above)",
+                              job.id, failure.trace_id, failure.message)
+                    error = failure.to_dict()
+                    error["message"] += ". Resubmitting the same shot with the same job id runs it again"
+                    self._set_state(job, FAILED, error)
                 else:
                     self._set_state(job, QUEUED)
         self.channel.forget()
@@ -856,6 +875,13 @@ class Server:
         log.warning("worker exited with code %s; restarting it in %.1f s", code, delay)
         self.worker.ready = False
         self.worker.restart_at = time.monotonic() + delay
+
+    @staticmethod
+    def _crashed_on(job: LiveJob) -> Optional[int]:
+        """The frame a crashed worker was on: the first not delivered, while the engine ran."""
+        if (job.record.progress or {}).get("stage") != "engine":
+            return None
+        return next((f for f in range(job.meta.first, job.meta.last + 1) if f not in job.available), None)
 
     def _schedule(self) -> None:
         if not self.worker.ready or self.worker.current is not None:

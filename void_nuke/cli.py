@@ -13,7 +13,9 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
+from .engine_settings import add_engine_flags
 from .errors import Cancelled, ServerUnreachable, ShotError, VoidError
+from .pathmap import add_rules_argument
 from .progress import Progress
 from .shot import ENGINES, Shot, new_job_id
 
@@ -79,6 +81,7 @@ def add_shot_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--roi", choices=("auto", "roi", "full"))
     g.add_argument("--feather", type=float, help="blend width outside the edit region, pixels")
     g.add_argument("--mask-layer", action="store_true", help="also write the quadmask as a void.mask layer")
+    g.add_argument("--no-grain", action="store_true", help="deliver the fill without grain matched to the plate")
     g.add_argument("--name", help="output file name (default: the plate's)")
     g.add_argument("--job-id", help="choose the job id (resubmitting the same id continues that job)")
     g.add_argument("--out", help="output folder; results land in OUT/vNNN/")
@@ -117,6 +120,8 @@ def shot_from_args(args: argparse.Namespace) -> Shot:
         output["directory"] = os.path.abspath(args.out)
     if args.mask_layer:
         output["mask_layer"] = True
+    if args.no_grain:
+        output["grain"] = False
     if args.name:
         output["name"] = args.name
     if not output.get("directory"):
@@ -156,14 +161,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from void_server.runner import run_shot_local
+    from .engine_settings import engine_settings
+    from .farm.render import render
+    from .farm.worker_server import SERVER_ENV
+    from .pathmap import load_rules, localise_shot
 
-    shot = shot_from_args(args)
+    shot = localise_shot(shot_from_args(args), load_rules(args.path_mapping_rules))
     bar = ProgressBar()
     cancel = threading.Event()
     try:
-        result = run_shot_local(shot, job_id=args.job_id, on_progress=bar, cancel_event=cancel,
-                                version=args.version, work_dir=args.work_dir, preview=args.preview_mask)
+        result = render(shot, engine_settings(args), job_id=args.job_id, version=args.version,
+                        server=args.server or os.environ.get(SERVER_ENV), server_keys=bool(args.server),
+                        on_progress=bar, cancel_event=cancel, work_dir=args.work_dir, preview=args.preview_mask,
+                        min_gpu_memory=args.min_gpu_memory)
     except KeyboardInterrupt:
         raise Cancelled() from None
     finally:
@@ -182,7 +192,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{body['job']}: {body['state']}  {body.get('shot')} {body.get('frames')}  "
               f"{len(body.get('results', []))}/{body.get('total')} frames  {progress.get('message', '')}")
         if body.get("error"):
-            print(f"error: {body['error'].get('message')}")
+            print(f"error: {VoidError.from_dict(body['error']).summary()}")
         return 0
     gpu = body.get("gpu") or {}
     print(f"void-server {body['version']} at {args.server}: queue {body['queue']}, running {body['running']}, "
@@ -239,8 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a shot in this process, without a server (farm nodes)")
     add_shot_flags(p)
     p.add_argument("--version", help="write into this version folder (e.g. v003) instead of the next free one")
-    p.add_argument("--work-dir", help="folder for resumable job state (default ~/.cache/void-nuke)")
+    p.add_argument("--work-dir", help="folder for resumable job state (default: under VOID_CACHE_DIR, else "
+                                       "~/.cache/void-nuke)")
     p.add_argument("--preview-mask", action="store_true", help="deliver the quadmask only")
+    p.add_argument("--server", help="run on this void-server (shared storage) instead of in this process "
+                                    "(default: VOID_RUN_SERVER, set by a farm render step's worker server)")
+    p.add_argument("--min-gpu-memory", type=float, default=0, metavar="GB",
+                   help="refuse to run the void engine on a GPU with less memory (farm jobs that cannot ask for it)")
+    add_rules_argument(p)
+    add_engine_flags(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="a job's state, or the server's health and queue")
@@ -285,7 +302,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"void-nuke: {exc.message}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except VoidError as exc:
-        print(f"void-nuke: {exc.message}", file=sys.stderr)
+        print(f"void-nuke: {exc.summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT if exc.code in ("invalid_shot", "image") else EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_CANCELLED

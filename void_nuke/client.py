@@ -45,6 +45,8 @@ class Client:
         self.seq = Sequencer()
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        # A DEALER with no peer (server down, CURVE handshake refused) blocks in send: bound it.
+        self.sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
         self.curve = bool(curve_server_key)
         self.client_cert = curve_client_cert
         if curve_server_key:
@@ -100,7 +102,13 @@ class Client:
     def send(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
              buffers: Optional[List[Any]] = None) -> int:
         seq = self.seq.next()
-        self.sock.send_multipart(encode(Message(kind, job, body or {}, buffers or [], seq)), copy=False)
+        try:
+            self.sock.send_multipart(encode(Message(kind, job, body or {}, buffers or [], seq)), copy=False)
+        except zmq.Again:
+            if self.monitor.poll(0):
+                self._check_handshake()  # refused keys say so
+            raise ServerUnreachable(f"could not send to {self.server} within {self.timeout:g} s; is void-server "
+                                    "running there, and does it accept this client's keys?") from None
         return seq
 
     def receive(self, timeout: float) -> Optional[Message]:
@@ -169,11 +177,13 @@ class Client:
 
     def run(self, shot: Shot, job_id: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
             cancel_event: Optional[threading.Event] = None, transfer: str = "pixels",
-            preview: bool = False) -> RunResult:
+            preview: bool = False, version: Optional[str] = None) -> RunResult:
         """Submit ``shot``, upload its frames, wait, and write the results. Blocking.
 
         Submitting the same shot again with the same ``job_id`` continues the
-        job (already uploaded or received frames are not sent again).
+        job (already uploaded or received frames are not sent again). With the
+        paths transfer, ``version`` (``v003``) names the folder the server
+        delivers into, as a farm task's job does; by default it claims the next.
         """
         job_id = check_job_id(job_id or new_job_id(shot))
         report = on_progress or (lambda p: None)
@@ -188,8 +198,10 @@ class Client:
         if transfer == "pixels":
             version_dir = claim_version(shot.output.directory, job_id)
             have = [f for f in shot.process_frames if os.path.isfile(os.path.join(version_dir, shot.result_name(f)))]
-        reply = self.request(SUBMIT, job_id, {"shot": shot.to_dict(), "transfer": transfer, "preview": preview,
-                                              "stream": True, "have": have})
+        body = {"shot": shot.to_dict(), "transfer": transfer, "preview": preview, "stream": True, "have": have}
+        if version:
+            body["version"] = version
+        reply = self.request(SUBMIT, job_id, body)
         if reply.body.get("state") == "receiving":
             self._send_inputs(job_id, shot, reply.body, report, cancel_event)
         if version_dir is None:

@@ -41,8 +41,14 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         self.proc, self.address = start_server(self.data_dir, self.extra)
-        threading.Thread(target=self._read_log, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_log, args=(self.proc,), daemon=True)
+        self._reader.start()
         return self
+
+    @property
+    def output(self) -> str:
+        """Everything the server printed after its 'listening' line (complete once it stopped)."""
+        return "".join(self.log)
 
     def _read_log(self, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -62,10 +68,12 @@ class ServerProcess:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)  # the server and its worker, like a host crash
         self.proc.wait()
+        self._reader.join(10)
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_server(self.proc)
+            self._reader.join(10)
 
 
 @pytest.fixture

@@ -2,22 +2,41 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import sys
 import threading
 from typing import Any, Dict, Optional, TextIO
 
+from ..engine_settings import MEMORY_MODES, add_engine_flags
+from ..pathmap import add_rules_argument, load_rules, localise_shot
 from ..progress import Progress
 from ..shot import Shot
-from .plan import MAX_SEGMENT_FRAMES, TASKS_PER_SHOT
+from .plan import GPU_MEMORY_GB, MAX_SEGMENT_FRAMES, OS_FAMILIES, TASKS_PER_SHOT
 
 
 class BatchLog:
-    """Progress of many shots as log lines: one per shot at each stage and every 10 %."""
+    """Progress of many shots as log lines: one per shot at each stage and every 10 %.
 
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
+    Lines go to ``stream`` (stderr) and, with ``log_file``, also to that file (appended,
+    each line stamped with the time), so a long batch leaves a record.
+    """
+
+    def __init__(self, stream: Optional[TextIO] = None, log_file: Optional[str] = None) -> None:
         self.stream = stream or sys.stderr
+        self.file: Optional[TextIO] = open(log_file, "a", encoding="utf-8") if log_file else None
         self.lock = threading.Lock()
         self.last: Dict[str, Any] = {}
+
+    def write(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            if self.file is not None:
+                stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+                self.file.write(f"{stamp} {line}\n")
+                self.file.flush()
 
     def __call__(self, shot: Shot, p: Progress) -> None:
         key = (p.stage, int(min(max(p.fraction, 0.0), 1.0) * 10))
@@ -25,25 +44,37 @@ class BatchLog:
             if self.last.get(shot.name) == key:
                 return
             self.last[shot.name] = key
-            eta = f" eta {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
-            self.stream.write(f"[{shot.name}] {p.stage:<8} {p.fraction * 100:5.1f}%{eta}  {p.message}\n")
-            self.stream.flush()
+        eta = f" eta {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
+        self.write(f"[{shot.name}] {p.stage:<8} {p.fraction * 100:5.1f}%{eta}  {p.message}")
 
     def outcome(self, outcome: Any) -> None:
-        with self.lock:
-            detail = outcome.version_dir if outcome.ok else outcome.error
-            self.stream.write(f"[{outcome.shot.name}] {outcome.status}: {detail}\n")
-            self.stream.flush()
+        detail = outcome.version_dir if outcome.ok else outcome.error
+        where = f" on {outcome.server}" if outcome.server else ""
+        tries = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
+        self.write(f"[{outcome.shot.name}] {outcome.status}{where}{tries}: {detail}")
+
+    def server_down(self, server: str, reason: str) -> None:
+        self.write(f"server {server} dropped from the batch, its shots go to the others: {reason}")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from ..batch import load_shot_list, run_batch
+    from ..batch import load_shot_list, run_batch, select_shots, servers_from_env
 
-    shots = load_shot_list(args.shots)
-    log = BatchLog()
-    report = run_batch(shots, servers=args.server or (), jobs=args.jobs, on_progress=log,
-                       on_outcome=log.outcome, transfer=args.transfer)
-    print(report.table())
+    shots = select_shots(load_shot_list(args.shots), args.only or ())
+    log = BatchLog(log_file=args.log_file)
+    try:
+        report = run_batch(shots, servers=args.server or servers_from_env(), jobs=args.jobs, on_progress=log,
+                           on_outcome=log.outcome, transfer=args.transfer, retries=args.retries,
+                           timeout=args.timeout, on_server_down=log.server_down)
+    finally:
+        log.close()
+    if args.report:
+        report.save(args.report)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return report.exit_code
 
 
@@ -55,11 +86,13 @@ def cmd_farm_write(args: argparse.Namespace) -> int:
         "per_shot": args.per_shot, "tasks_per_shot": args.tasks_per_shot, "segment_frames": args.segment_frames,
         "gpu": not args.no_gpu, "version": args.version, "path_map": args.path_map,
         "executable": args.executable, "name": args.name, "quadmask_preview": args.quadmask_preview,
-        "priority": args.priority,
+        "priority": args.priority, "dry_run": args.dry_run, "suspended": args.suspended,
+        "model_dir": args.model_dir, "memory_mode": args.memory_mode, "cache_dir": args.cache_dir,
+        "os_family": args.os_family, "gpu_memory_gb": args.gpu_memory_gb,
         "timeouts": {"prepare": args.prepare_timeout, "render": args.render_timeout,
                      "publish": args.publish_timeout},
     }
-    for key in ("pool", "group", "show", "user", "gpu_memory_gb"):
+    for key in ("pool", "group", "cpu_group", "show", "user", "worker_server"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     paths = submit_shots(load_shot_list(args.shots), args.farm, args.out, **options)
@@ -68,11 +101,16 @@ def cmd_farm_write(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_task_shot(path: str, rules: Optional[str]) -> Shot:
+    """A farm task's shot file, its paths mapped for this machine by the render-time rules."""
+    return localise_shot(Shot.load(path), load_rules(rules))
+
+
 def cmd_farm_prepare(args: argparse.Namespace) -> int:
     from ..cli import ProgressBar
     from .tasks import prepare_shot
 
-    shot = Shot.load(args.shot)
+    shot = load_task_shot(args.shot, args.path_mapping_rules)
     bar = ProgressBar()
     try:
         report = prepare_shot(shot, args.version, preview=args.preview, on_progress=bar)
@@ -90,8 +128,37 @@ def cmd_farm_prepare(args: argparse.Namespace) -> int:
 def cmd_farm_publish(args: argparse.Namespace) -> int:
     from .tasks import publish_shot
 
-    shot = Shot.load(args.shot)
+    shot = load_task_shot(args.shot, args.path_mapping_rules)
     print(f"{shot.name}: published {publish_shot(shot, args.version)}")
+    return 0
+
+
+def cmd_farm_server(args: argparse.Namespace) -> int:
+    from ..engine_settings import engine_arguments, engine_settings
+    from .worker_server import SERVER_ENV, engine_loads, shot_roots, start_worker_server, stop_worker_server
+
+    if args.action == "start":
+        shots = [load_task_shot(os.path.join(args.shots, name), args.path_mapping_rules)
+                 for name in sorted(os.listdir(args.shots)) if name.endswith(".toml")] if args.shots else []
+        address = start_worker_server(args.data, engine_arguments(engine_settings(args)), timeout=args.timeout,
+                                      allow_roots=shot_roots(shots))
+        print(f"void-server listening on {address} (log: {args.data})")
+        print(f"openjd_env: {SERVER_ENV}={address}", flush=True)
+        return 0
+    state = stop_worker_server(args.data)
+    if state is None:
+        print(f"no void-server was started in {args.data}")
+        return 0
+    loads = ", ".join(f"{name} {count}" for name, count in sorted(engine_loads(args.data).items())) or "none"
+    print(f"void-server at {state['address']} stopped; engines loaded: {loads}")
+    return 0
+
+
+def cmd_farm_opencue_submit(args: argparse.Namespace) -> int:
+    from .opencue import submit_specs
+
+    for name in submit_specs(args.specs, args.cuebot):
+        print(f"launched {name}")
     return 0
 
 
@@ -120,6 +187,23 @@ def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentPa
     p.add_argument("--prepare-timeout", type=int, default=30, help="minutes (default 30)")
     p.add_argument("--render-timeout", type=int, default=480, help="minutes per render task (default 480)")
     p.add_argument("--publish-timeout", type=int, default=15, help="minutes (default 15)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write the job without touching the output folders; each Prepare task claims the "
+                        "shot's next free version on the farm")
+    p.add_argument("--suspended", action="store_true", help="submit the jobs suspended (nothing starts until "
+                                                            "they are resumed)")
+    p.add_argument("--model-dir", default="", help="the VOID model folder as the workers see it (default: their "
+                                                   "own VOID_MODEL_DIR)")
+    p.add_argument("--memory-mode", default="", choices=("",) + MEMORY_MODES, metavar="MODE",
+                   help="the workers' GPU memory mode, which sizes the GPU-memory requirement (default: their "
+                        "own VOID_MEMORY_MODE; the requirement is sized for full)")
+    p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int,
+                   help="GB of GPU memory a render task asks for (default: the memory mode's figure, "
+                        f"{GPU_MEMORY_GB['full']} for full)")
+    p.add_argument("--cache-dir", default="", help="shared folder for resumable job state (VOID_CACHE_DIR on the "
+                                                   "workers), so a retried task continues another's work")
+    p.add_argument("--os", dest="os_family", choices=OS_FAMILIES, default="linux",
+                   help="operating system of the workers (default linux)")
     p.set_defaults(func=cmd_farm_write, farm=farm)
     return p
 
@@ -128,30 +212,60 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("batch", help="run a list of shots on servers or in this process")
     p.add_argument("shots", help="shot list (.toml, .yaml, .json): [defaults] and [[shots]]")
     p.add_argument("--server", action="append",
-                   help="a void-server address; repeat to spread shots over several (default: in-process)")
+                   help="a void-server address; repeat to spread shots over several (default: VOID_SERVERS, "
+                        "comma-separated, else in this process)")
     p.add_argument("--jobs", type=int, help="shots in flight at once (default: one per server)")
     p.add_argument("--transfer", choices=("pixels", "paths"), default="pixels",
                    help="with servers: stream frames (pixels) or use shared storage (paths)")
+    p.add_argument("--only", action="append", metavar="SHOT", help="run only this shot of the list (repeatable)")
+    p.add_argument("--retries", type=int, default=0,
+                   help="run a failed shot again up to this many times, resuming its job (default 0)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds of server silence before a server counts as gone (default 30)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
+    p.add_argument("--log-file", metavar="FILE", help="also append the progress lines to FILE, time-stamped")
     p.set_defaults(func=cmd_batch)
 
     farm = subparsers.add_parser("farm", help="write render-farm jobs for a shot list; farm-side tasks")
     sub = farm.add_subparsers(dest="farm_command", required=True)
-    _add_farm_writer(sub, "openjd", "Open Job Description job bundle (Deadline Cloud, openjd run)")
+    p = _add_farm_writer(sub, "openjd", "Open Job Description job bundle (Deadline Cloud, openjd run)")
+    p.add_argument("--no-worker-server", dest="worker_server", action="store_false",
+                   help="each render task loads the engine itself instead of sharing one void-server per worker")
     p = _add_farm_writer(sub, "deadline", "Deadline 10 CommandLine jobs (job + plugin info files)")
     p.add_argument("--pool", help="Deadline pool")
-    p.add_argument("--group", help="Deadline group for render tasks (e.g. your GPU machines)")
+    p.add_argument("--group", help="Deadline group for render tasks (e.g. your GPU machines; default none)")
+    p.add_argument("--cpu-group", help="Deadline group for the prepare and publish jobs (default none)")
     p = _add_farm_writer(sub, "opencue", "OpenCue job spec XML (opencue-pyoutline)")
     p.add_argument("--show", help="OpenCue show (default void)")
     p.add_argument("--user", help="OpenCue user (default: you)")
-    p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int, help="GB of GPU memory per render task")
+
+    p = sub.add_parser("opencue-submit", help="launch OpenCue job specs written by 'farm opencue', each once")
+    p.add_argument("specs", nargs="+", metavar="XML")
+    p.add_argument("--cuebot", help="Cuebot host or host:port (default: CUEBOT_HOSTS, else pycue's config)")
+    p.set_defaults(func=cmd_farm_opencue_submit)
+
+    p = sub.add_parser("server", help="farm step environment: start or stop this worker's void-server "
+                                      "(the render tasks share it, so the model loads once)")
+    p.add_argument("action", choices=("start", "stop"))
+    p.add_argument("--data", required=True, help="the server's folder (job database, log)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds to wait for the server to listen (default 600)")
+    p.add_argument("--shots", metavar="DIR", help="the job's shot files: the server may read and write their "
+                                                  "input and output folders, and no others")
+    add_rules_argument(p)
+    add_engine_flags(p)
+    p.set_defaults(func=cmd_farm_server)
 
     p = sub.add_parser("prepare", help="farm task: check a shot's input frames and make its version folder")
     p.add_argument("--shot", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--preview", action="store_true", help="also write a quadmask preview")
+    add_rules_argument(p)
     p.set_defaults(func=cmd_farm_prepare)
 
     p = sub.add_parser("publish", help="farm task: check every frame was delivered and write the manifest")
     p.add_argument("--shot", required=True)
     p.add_argument("--version", required=True)
+    add_rules_argument(p)
     p.set_defaults(func=cmd_farm_publish)
