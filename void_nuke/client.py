@@ -3,13 +3,18 @@
 No Nuke needed. A ``Client`` owns one DEALER socket and must be used from one
 thread at a time (ZeroMQ sockets are not thread-safe); make one per thread.
 
-Results are written atomically into a new version folder of the shot's output
-directory (``v001``, ``v002``...), never over an earlier file. A client that
-went away re-attaches by job id and receives only the frames it lacks.
+Before anything is uploaded the client checks the shot's input files
+(``preflight``) and asks the server a quick HELLO, so a typo or a wrong
+address costs seconds and leaves nothing behind. Results are written
+atomically into a new version folder of the shot's output directory (``v001``,
+``v002``...), claimed when the first result arrives, never over an earlier
+file. A client that went away re-attaches by job id and receives only the
+frames it lacks.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -24,25 +29,54 @@ from .protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, ERROR, FRAME, HEART
                        image_body, image_from_message)
 from .results import RunResult
 from .shot import Shot, check_job_id, new_job_id
-from .versions import claim_version, find_job_version
+from .versions import PREVIEW_FOLDER, PREVIEW_SUFFIX, VersionFolder, preview_shot
 
-DEFAULT_SERVER = os.environ.get("VOID_SERVER", "tcp://127.0.0.1:5557")
+DEFAULT_PORT = 5557
+DEFAULT_SERVER = os.environ.get("VOID_SERVER", f"tcp://127.0.0.1:{DEFAULT_PORT}")
+CONNECT_TIMEOUT_S = 5.0
+"""How long the first HELLO waits: a server that is up answers in milliseconds."""
 ProgressCallback = Callable[[Progress], None]
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]\s]+)(?::(?P<port>[^:/\s]*))?$")
+
+
+def normalise_address(address: str) -> str:
+    """``gpu01``, ``gpu01:5557`` and ``tcp://gpu01`` → ``tcp://gpu01:5557``; ``ipc://`` is kept.
+
+    Raises ``VoidError`` (code ``bad_address``) naming the accepted forms.
+    """
+    text = (address or "").strip()
+    if text.startswith(("ipc://", "inproc://")):
+        return text
+    rest = text[len("tcp://"):] if text.startswith("tcp://") else text
+    m = _HOST_PORT.match(rest)
+    port = m.group("port") if m else None
+    if m is None or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise VoidError(f"{address!r} is not a server address; write host:port (gpu01:5557), a host "
+                        f"(port {DEFAULT_PORT}), or tcp://host:port", code="bad_address")
+    return f"tcp://{m.group('host')}:{port or DEFAULT_PORT}"
 
 
 class Client:
     def __init__(self, server: str = DEFAULT_SERVER, timeout: float = 30.0, heartbeat_s: float = 2.0,
-                 curve_server_key: Optional[bytes] = None, curve_client_cert: Optional[str] = None) -> None:
-        """``timeout``: seconds of silence from the server before giving up."""
-        self.server = server
+                 curve_server_key: Optional[bytes] = None, curve_client_cert: Optional[str] = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
+        """``timeout``: seconds of silence from the server before giving up on a running job;
+        ``connect_timeout``: seconds the first HELLO waits before saying nothing answers."""
+        self.server = normalise_address(server)
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.heartbeat_s = heartbeat_s
         self.seq = Sequencer()
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         if curve_server_key:
             self._enable_curve(curve_server_key, curve_client_cert)
-        self.sock.connect(server)
+        try:
+            self.sock.connect(self.server)
+        except zmq.ZMQError as exc:
+            self.sock.close(0)
+            raise VoidError(f"cannot connect to {self.server}: {exc}; write host:port, a host, or "
+                            "tcp://host:port", code="bad_address") from None
 
     @classmethod
     def from_env(cls, server: Optional[str] = None, **kwargs: Any) -> "Client":
@@ -93,16 +127,19 @@ class Client:
             return None
         return decode(self.sock.recv_multipart(copy=False))
 
-    def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None) -> Message:
+    def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
+                timeout: Optional[float] = None) -> Message:
         """Send a request and wait for its reply; an ERROR reply is raised."""
         seq = self.send(kind, job, body)
-        deadline = time.monotonic() + self.timeout
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
             msg = self.receive(max(0.0, left)) if left > 0 else None
             if msg is None:
-                raise ServerUnreachable(f"no answer from {self.server} within {self.timeout:g} s; is "
-                                        "void-server running there, and is the address right?")
+                hint = " (--connect-timeout waits longer)" if kind == HELLO else ""
+                raise ServerUnreachable(f"no answer from {self.server} within {wait:g} s; is void-server running "
+                                        f"there, and is the address right?{hint}", detail={"server": self.server})
             if msg.re == seq:
                 if msg.type == ERROR:
                     raise msg.error()
@@ -111,8 +148,12 @@ class Client:
     # -- simple requests -----------------------------------------------------------------
 
     def hello(self) -> Dict[str, Any]:
-        """The server's capabilities: version, engines, GPU, limits, queue length."""
-        return self.request(HELLO, body={"client": "void-nuke", "protocol": PROTOCOL_VERSION}).body
+        """The server's capabilities: version, engines, GPU, limits, queue length.
+
+        Waits ``connect_timeout`` seconds at most: this is the first thing said to a server.
+        """
+        return self.request(HELLO, body={"client": "void-nuke", "protocol": PROTOCOL_VERSION},
+                            timeout=min(self.timeout, self.connect_timeout)).body
 
     def status(self, job_id: Optional[str] = None) -> Dict[str, Any]:
         """A job's state, or the server's health and recent jobs when ``job_id`` is None."""
@@ -129,55 +170,78 @@ class Client:
 
     def run(self, shot: Shot, job_id: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
             cancel_event: Optional[threading.Event] = None, transfer: str = "pixels",
-            preview: bool = False) -> RunResult:
+            preview: bool = False, check_inputs: bool = True) -> RunResult:
         """Submit ``shot``, upload its frames, wait, and write the results. Blocking.
 
         Submitting the same shot again with the same ``job_id`` continues the
-        job (already uploaded or received frames are not sent again).
+        job (already uploaded or received frames are not sent again). A quadmask
+        preview lands apart from results, in ``OUT/quadmask/vNNN/<name>_quadmask.####.exr``.
+        ``check_inputs=False`` skips the local input checks (the caller ran ``preflight.prepare``).
         """
         job_id = check_job_id(job_id or new_job_id(shot))
         report = on_progress or (lambda p: None)
+        target = preview_shot(shot) if preview else shot
+        folder = VersionFolder(target.output.directory, job_id)
+        have = [f for f in shot.process_frames if folder.has(target.result_name(f))] if transfer == "pixels" else []
+        reply = self.submit(shot, job_id, report, cancel_event, transfer, preview, check_inputs, have)
+        if transfer == "paths":  # the server writes; the folder it claimed is never the client's to remove
+            folder = VersionFolder(target.output.directory, job_id, str(reply.get("version") or "") or None)
+        return self._follow(job_id, folder, target.result_name, target.output.compression,
+                            int(reply.get("credit", 4)), len(shot.process_frames), report, cancel_event,
+                            _pattern(target), have)
+
+    def submit(self, shot: Shot, job_id: str, on_progress: Optional[ProgressCallback] = None,
+               cancel_event: Optional[threading.Event] = None, transfer: str = "pixels", preview: bool = False,
+               check_inputs: bool = True, have: Optional[List[int]] = None) -> Dict[str, Any]:
+        """Check, submit and upload ``shot`` as ``job_id``; return once the server has accepted it.
+
+        The job then runs on the server whether or not this client follows it (``attach``
+        collects its results). Returns the server's status of the job.
+        """
+        if check_inputs and transfer == "pixels":
+            from .preflight import prepare
+
+            shot = prepare(shot).shot
         caps = self.hello()
         engine = (caps.get("engines") or {}).get(shot.engine.name) or {}
         if not engine.get("available", False):
             raise VoidError(f"the server at {self.server} cannot run the {shot.engine.name} engine: "
                             f"{engine.get('reason') or 'not installed there'}", code="engine_unavailable")
-        version_dir = None
-        have: List[int] = []
-        if transfer == "pixels":
-            version_dir = claim_version(shot.output.directory, job_id)
-            have = [f for f in shot.process_frames if os.path.isfile(os.path.join(version_dir, shot.result_name(f)))]
-        reply = self.request(SUBMIT, job_id, {"shot": shot.to_dict(), "transfer": transfer, "preview": preview,
-                                              "stream": True, "have": have})
-        if reply.body.get("state") == "receiving":
-            self._upload(job_id, shot, reply.body.get("need") or [], int(reply.body.get("credit", 4)),
-                         report, cancel_event)
-            self.request(COMMIT, job_id)
-        if version_dir is None:
-            version_dir = os.path.join(shot.output.directory, str(reply.body.get("version", "")))
-        return self._follow(job_id, version_dir, shot.result_name, shot.output.compression, have,
-                            int(reply.body.get("credit", 4)), len(shot.process_frames), report, cancel_event)
+        sent = preview_shot(shot) if preview and transfer == "paths" else shot
+        reply = self.request(SUBMIT, job_id, {"shot": sent.to_dict(), "transfer": transfer, "preview": preview,
+                                              "stream": True, "have": have or []})
+        body = reply.body
+        if body.get("state") == "receiving":
+            self._upload(job_id, shot, body.get("need") or [], int(body.get("credit", 4)),
+                         on_progress or (lambda p: None), cancel_event)
+            body = self.request(COMMIT, job_id).body
+        return body
 
     def attach(self, job_id: str, out_dir: str, on_progress: Optional[ProgressCallback] = None,
                cancel_event: Optional[threading.Event] = None) -> RunResult:
-        """Re-attach to a job by id: wait for it and write the frames not yet in ``out_dir``."""
+        """Re-attach to a job by id: wait for it and write the frames not yet in ``out_dir``.
+
+        A preview job's frames go to ``out_dir/quadmask``, named as ``run`` names them.
+        """
         status = self.status(job_id)
         name, padding = status["output_name"], int(status["padding"])
+        if status.get("preview") and status.get("transfer") != "paths":
+            out_dir, name = os.path.join(out_dir, PREVIEW_FOLDER), name + PREVIEW_SUFFIX
 
         def result_name(frame: int) -> str:
             return f"{name}.{frame:0{padding}d}.exr"
 
         if status.get("transfer") == "paths":
-            version_dir = os.path.join(out_dir, str(status.get("version", "")))
+            folder = VersionFolder(out_dir, job_id, str(status.get("version", "")))
             have: List[int] = []
         else:
-            version_dir = find_job_version(out_dir, job_id) or claim_version(out_dir, job_id)
-            have = [f for f in status.get("results", []) if os.path.isfile(os.path.join(version_dir, result_name(f)))]
+            folder = VersionFolder(out_dir, job_id)
+            have = [f for f in status.get("results", []) if folder.has(result_name(f))]
         reply = self.request(ATTACH, job_id, {"have": have})
         credit = int(reply.body.get("credit", 4))
-        return self._follow(job_id, version_dir, result_name, str(status.get("compression", "zip")), have,
-                            credit, int(status.get("total", 0)),
-                            on_progress or (lambda p: None), cancel_event)
+        return self._follow(job_id, folder, result_name, str(status.get("compression", "zip")), credit,
+                            int(status.get("total", 0)), on_progress or (lambda p: None), cancel_event,
+                            f"{name}.{'#' * padding}.exr", have)
 
     def _upload(self, job_id: str, shot: Shot, need: List[List[Any]], credits: int,
                 report: ProgressCallback, cancel_event: Optional[threading.Event]) -> None:
@@ -213,12 +277,26 @@ class Client:
                 report(Progress(job_id, "upload", None, acked, total, 0.0, clock.eta(fraction),
                                 f"uploaded {acked}/{total} frames"))
 
-    def _follow(self, job_id: str, version_dir: str, result_name: Callable[[int], str], compression: str,
-                have: List[int], credits: int, total: int, report: ProgressCallback,
-                cancel_event: Optional[threading.Event]) -> RunResult:
-        """Receive PROGRESS and RESULT messages until DONE; write each result atomically."""
+    def _follow(self, job_id: str, folder: VersionFolder, result_name: Callable[[int], str], compression: str,
+                credits: int, total: int, report: ProgressCallback, cancel_event: Optional[threading.Event],
+                pattern: str, have: Optional[List[int]] = None) -> RunResult:
+        """Receive PROGRESS and RESULT messages until DONE; write each result atomically.
+
+        The version folder is claimed when the first result arrives; one that ends the job
+        without frames is given back.
+        """
+        try:
+            return self._receive_results(job_id, folder, result_name, compression, credits, total, report,
+                                         cancel_event, pattern, have)
+        finally:
+            folder.release_if_empty()
+
+    def _receive_results(self, job_id: str, folder: VersionFolder, result_name: Callable[[int], str],
+                         compression: str, credits: int, total: int, report: ProgressCallback,
+                         cancel_event: Optional[threading.Event], pattern: str,
+                         have: Optional[List[int]]) -> RunResult:
         self.send(CREDIT, job_id, {"n": credits})
-        written = set(have)
+        written = set(have or [])
         heard = last_beat = time.monotonic()
         cancel_sent = False
         while True:
@@ -240,13 +318,16 @@ class Client:
                 continue
             if msg.type == RESULT:
                 frame = int(msg.body["frame"])
-                path = os.path.join(version_dir, result_name(frame))
+                path = folder.file(result_name(frame))
                 if not os.path.exists(path):
-                    write_image(path, image_from_message(msg), compression=compression)
+                    try:
+                        write_image(path, image_from_message(msg), compression=compression)
+                    except FileExistsError:
+                        pass  # another client of the same job wrote the same frame first
                 written.add(frame)
                 self.send(CREDIT, job_id, {"n": 1, "ack": frame})
                 report(Progress(job_id, "download", frame, len(written), total,
-                                len(written) / max(1, total), None, f"wrote {os.path.basename(path)}"))
+                                len(written) / max(1, total), None, f"wrote {len(written)}/{total} frames"))
             elif msg.type == PROGRESS:
                 report(Progress.from_dict(msg.body))
             elif msg.type == ERROR:
@@ -257,4 +338,12 @@ class Client:
                     raise Cancelled(f"job {job_id} was cancelled")
                 if state != "done":
                     raise VoidError.from_dict(msg.body.get("error") or {"message": f"job {job_id} {state}"})
-                return RunResult(job_id, version_dir, sorted(msg.body.get("frames", [])), state)
+                version = msg.body.get("version")
+                version_dir = os.path.join(folder.out_dir, version) if version else (folder.path or "")
+                return RunResult(job_id, version_dir, sorted(msg.body.get("frames", [])), state,
+                                 pattern=os.path.join(version_dir, pattern) if version_dir else "")
+
+
+def _pattern(shot: Shot) -> str:
+    """The file name of a shot's results in Nuke's notation: ``sh010.####.exr``."""
+    return f"{shot.output_name}.{'#' * shot.result_padding}.exr"

@@ -12,3 +12,5 @@ class RunResult:
     frames: List[int] = field(default_factory=list)
     state: str = "done"
     metadata: Dict[str, Any] = field(default_factory=dict)
+    pattern: str = ""
+    """The delivered files in Nuke's notation: ``OUT/v003/sh010.####.exr``."""

@@ -214,7 +214,8 @@ class VoidEngine(Engine):
         settings = job.shot.engine
         self._last_run = {"steps": settings.steps, "seed": settings.seed, "guidance": settings.guidance,
                           "passes": settings.passes, "memory_mode": self.memory.mode,
-                          "resolution": options.resolution, "fps_mode": options.fps_mode}
+                          "resolution": options.resolution, "fps_mode": options.fps_mode,
+                          "prompt": job.shot.prompt}
         colour = ColourTransform(job.shot.ocio_config or self.settings.get("ocio_config") or "ocio://default",
                                  job.shot.colorspace, options.model_colorspace,
                                  options.ocio_display or None, options.ocio_view or None)
