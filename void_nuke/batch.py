@@ -17,6 +17,11 @@ Relative paths are read against the list file's folder. ``run_batch`` runs up
 to ``jobs`` shots at a time on worker threads (one ``Client`` per thread and
 server, as ZeroMQ sockets are single-threaded), gives each shot to the server
 with the fewest shots in flight, and finishes every shot even when some fail.
+
+Ctrl-C (``KeyboardInterrupt`` in the calling thread) cancels the running shots
+(on their servers, or in this process at their next progress report), skips
+the rest, and waits for the workers to stop, so no thread outlives the batch;
+a second Ctrl-C stops waiting (``BatchReport.abandoned``).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .errors import Cancelled, ShotError, VoidError
+from .errors import EXIT_CANCELLED, EXIT_DONE, EXIT_FAILED, Cancelled, ShotError, VoidError, describe
 from .progress import Progress
 from .shot import Shot, load_table, new_job_id
 
@@ -125,9 +130,19 @@ class ShotOutcome:
         return self.status == "done"
 
 
+    def to_dict(self) -> Dict[str, Any]:
+        return {"shot": self.shot.name, "status": self.status, "job": self.job_id, "server": self.server,
+                "version_dir": self.version_dir, "frames": self.frames, "seconds": round(self.seconds, 3),
+                "error": self.error}
+
+
 @dataclass
 class BatchReport:
     outcomes: List[ShotOutcome] = field(default_factory=list)
+    cancelled: bool = False
+    """The batch was cancelled (Ctrl-C or ``cancel_event``): some shots may not have run."""
+    abandoned: bool = False
+    """A second Ctrl-C stopped waiting for running shots to cancel; their workers may still run."""
 
     @property
     def failed(self) -> List[ShotOutcome]:
@@ -136,9 +151,14 @@ class BatchReport:
     @property
     def exit_code(self) -> int:
         """0 when every shot is done, 130 when the batch was cancelled, else 1."""
-        if any(o.status == "cancelled" for o in self.outcomes):
-            return 130
-        return 1 if self.failed else 0
+        if self.cancelled or any(o.status == "cancelled" for o in self.outcomes):
+            return EXIT_CANCELLED
+        return EXIT_FAILED if self.failed else EXIT_DONE
+
+    def to_dict(self) -> Dict[str, Any]:
+        done = sum(1 for o in self.outcomes if o.ok)
+        return {"shots": [o.to_dict() for o in self.outcomes], "done": done, "total": len(self.outcomes),
+                "cancelled": self.cancelled, "exit_code": self.exit_code}
 
     def table(self) -> str:
         """A plain-text summary table, one row per shot in the list's order."""
@@ -220,12 +240,13 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
               on_progress: Optional[ShotProgress] = None,
               on_outcome: Optional[Callable[[ShotOutcome], None]] = None,
               cancel_event: Optional[threading.Event] = None, runner: Optional[Runner] = None,
-              transfer: str = "pixels") -> BatchReport:
+              transfer: str = "pixels", on_interrupt: Optional[Callable[[], None]] = None) -> BatchReport:
     """Run every shot; return how each ended, in the order given.
 
     ``servers`` empty runs shots in this process. ``jobs`` bounds the shots in
     flight (default: one per server, or one in-process). Setting
-    ``cancel_event`` cancels the running shots and skips the rest.
+    ``cancel_event`` (or Ctrl-C in the calling thread, which also calls
+    ``on_interrupt``) cancels the running shots and skips the rest.
     """
     targets: List[Optional[str]] = list(servers) or [None]
     jobs = jobs or len(targets)
@@ -262,7 +283,7 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
                                error=exc.message)
         except VoidError as exc:
             return ShotOutcome(shot, "failed", job_id, server, seconds=time.monotonic() - start,
-                               error=exc.message)
+                               error=describe(exc))
         except Exception as exc:  # one broken shot must not stop the others
             return ShotOutcome(shot, "failed", job_id, server, seconds=time.monotonic() - start,
                                error=f"{type(exc).__name__}: {exc}")
@@ -292,12 +313,27 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
                for i in range(min(jobs, len(shots)))]
     for t in threads:
         t.start()
+    abandoned = False
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)  # short joins keep Ctrl-C responsive in the main thread
+        _wait(threads)
     except KeyboardInterrupt:
         cancel.set()
-        for t in threads:
-            t.join()
-    return BatchReport([o for o in outcomes if o is not None])
+        if on_interrupt is not None:
+            on_interrupt()
+        try:
+            _wait(threads)
+        except KeyboardInterrupt:
+            abandoned = True
+    for index, shot in enumerate(shots):
+        if outcomes[index] is None:
+            reason = "still cancelling when the batch stopped waiting" if abandoned else \
+                "not started: the batch was cancelled"
+            outcomes[index] = ShotOutcome(shot, "cancelled", error=reason)
+    return BatchReport([o for o in outcomes if o is not None], cancelled=cancel.is_set(), abandoned=abandoned)
+
+
+def _wait(threads: Sequence[threading.Thread]) -> None:
+    """Join ``threads`` in short steps, so Ctrl-C reaches the calling thread at once."""
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)

@@ -2,48 +2,42 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import threading
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict
 
-from ..progress import Progress
 from ..shot import Shot
 from .plan import MAX_SEGMENT_FRAMES, TASKS_PER_SHOT
 
 
-class BatchLog:
-    """Progress of many shots as log lines: one per shot at each stage and every 10 %."""
-
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
-        self.stream = stream or sys.stderr
-        self.lock = threading.Lock()
-        self.last: Dict[str, Any] = {}
-
-    def __call__(self, shot: Shot, p: Progress) -> None:
-        key = (p.stage, int(min(max(p.fraction, 0.0), 1.0) * 10))
-        with self.lock:
-            if self.last.get(shot.name) == key:
-                return
-            self.last[shot.name] = key
-            eta = f" eta {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
-            self.stream.write(f"[{shot.name}] {p.stage:<8} {p.fraction * 100:5.1f}%{eta}  {p.message}\n")
-            self.stream.flush()
-
-    def outcome(self, outcome: Any) -> None:
-        with self.lock:
-            detail = outcome.version_dir if outcome.ok else outcome.error
-            self.stream.write(f"[{outcome.shot.name}] {outcome.status}: {detail}\n")
-            self.stream.flush()
-
-
 def cmd_batch(args: argparse.Namespace) -> int:
     from ..batch import load_shot_list, run_batch
+    from ..cli import emit_json
+    from ..progress import BatchReporter
 
     shots = load_shot_list(args.shots)
-    log = BatchLog()
-    report = run_batch(shots, servers=args.server or (), jobs=args.jobs, on_progress=log,
-                       on_outcome=log.outcome, transfer=args.transfer)
-    print(report.table())
+    log = BatchReporter([s.name for s in shots], args.progress, machine_output=args.json)
+
+    def on_outcome(outcome: Any) -> None:
+        log.finish(outcome.shot.name, f"{outcome.status}: {outcome.version_dir if outcome.ok else outcome.error}")
+
+    def on_interrupt() -> None:
+        log.note("cancelling the running shots (Ctrl-C again to stop waiting)")
+
+    try:
+        report = run_batch(shots, servers=args.server or (), jobs=args.jobs,
+                           on_progress=lambda shot, p: log(shot.name, p), on_outcome=on_outcome,
+                           transfer=args.transfer, on_interrupt=on_interrupt)
+    finally:
+        log.close()
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        print(report.table(), flush=True)
+    if report.abandoned:  # workers are still cancelling: leave without tearing their sockets down under them
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
     return report.exit_code
 
 
@@ -69,15 +63,15 @@ def cmd_farm_write(args: argparse.Namespace) -> int:
 
 
 def cmd_farm_prepare(args: argparse.Namespace) -> int:
-    from ..cli import ProgressBar
+    from ..progress import RUN_LANES, make_reporter
     from .tasks import prepare_shot
 
     shot = Shot.load(args.shot)
-    bar = ProgressBar()
+    bar = make_reporter(args.progress, RUN_LANES)
     try:
         report = prepare_shot(shot, args.version, preview=args.preview, on_progress=bar)
     finally:
-        bar.finish()
+        bar.close()
     print(f"{shot.name}: {len(report.inputs)} input sequence(s) checked over {report.frames} frames; "
           f"delivering into {report.version_dir}")
     if report.already_delivered:
@@ -125,6 +119,8 @@ def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentPa
 
 
 def register(subparsers: Any) -> None:
+    from ..cli import add_json_flag, add_progress_flag
+
     p = subparsers.add_parser("batch", help="run a list of shots on servers or in this process")
     p.add_argument("shots", help="shot list (.toml, .yaml, .json): [defaults] and [[shots]]")
     p.add_argument("--server", action="append",
@@ -132,6 +128,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--jobs", type=int, help="shots in flight at once (default: one per server)")
     p.add_argument("--transfer", choices=("pixels", "paths"), default="pixels",
                    help="with servers: stream frames (pixels) or use shared storage (paths)")
+    add_progress_flag(p)
+    add_json_flag(p)
     p.set_defaults(func=cmd_batch)
 
     farm = subparsers.add_parser("farm", help="write render-farm jobs for a shot list; farm-side tasks")
@@ -146,12 +144,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int, help="GB of GPU memory per render task")
 
     p = sub.add_parser("prepare", help="farm task: check a shot's input frames and make its version folder")
-    p.add_argument("--shot", required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--preview", action="store_true", help="also write a quadmask preview")
+    p.add_argument("--shot", required=True, metavar="FILE", help="the shot file the job wrote (shots/<shot>.toml)")
+    p.add_argument("--version", required=True, help="the version folder to deliver into, e.g. v003")
+    p.add_argument("--preview", action="store_true",
+                   help="also write a quadmask preview into OUT/quadmask/vNNN (what --quadmask-preview asks for)")
+    add_progress_flag(p)
     p.set_defaults(func=cmd_farm_prepare)
 
     p = sub.add_parser("publish", help="farm task: check every frame was delivered and write the manifest")
-    p.add_argument("--shot", required=True)
-    p.add_argument("--version", required=True)
+    p.add_argument("--shot", required=True, metavar="FILE", help="the shot file the job wrote (shots/<shot>.toml)")
+    p.add_argument("--version", required=True, help="the version folder to check, e.g. v003")
     p.set_defaults(func=cmd_farm_publish)
