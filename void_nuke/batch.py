@@ -333,7 +333,11 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
 
 
 def _wait(threads: Sequence[threading.Thread]) -> None:
-    """Join ``threads`` in short steps, so Ctrl-C reaches the calling thread at once."""
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)
+    """Wait for ``threads`` so that Ctrl-C reaches the calling thread at once.
+
+    Never through ``Thread.join(timeout)``: a KeyboardInterrupt landing inside it marks a
+    still-running thread as stopped (CPython gh-90882), and the batch would then return
+    and exit under its running workers (the empty summary and the abort of old).
+    """
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.1)

@@ -375,5 +375,9 @@ class BatchReporter:
             self.whole.note(f"[{name}] {line}")
             self._show_whole(f"{name} {line.split(':')[0]}")
 
+    def note(self, text: str) -> None:
+        """A line of its own, as ``Reporter.note``."""
+        self.whole.note(text)
+
     def close(self) -> None:
         self.whole.close()
