@@ -42,8 +42,10 @@ class Running:
             time.sleep(0.05)
 
     def finish(self, timeout: float = 120.0) -> "tuple[int, str, str]":
-        out, _ = self.proc.communicate(timeout=timeout)
-        self._reader.join(5)
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()  # stderr belongs to the reader thread
+        self.proc.wait(timeout)
+        self._reader.join(timeout)
         return self.proc.returncode, out, "".join(self.err)
 
 
