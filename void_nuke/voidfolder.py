@@ -516,7 +516,8 @@ def register(subparsers: Any) -> None:
                                                 "quadmask_0.mp4 and prompt.json")
     p.add_argument("--fps", type=float, default=VOID_FPS, help="frame rate of the videos (default 12)")
     p.add_argument("--quadmask", help="sequence holding the quadmask as value/255 (e.g. the server's "
-                                      "mask layer); needed when the shot has shapes or clicks")
+                                      "mask layer); needed when the shot has shapes or clicks (default: built "
+                                      "from the shot's remove and affected mattes)")
     p.add_argument("--quadmask-channel", help="channel of --quadmask to read (default alpha or the "
                                               "only channel)")
     p.add_argument("--crf", type=int, default=12, help="H.264 quality of input_video.mp4 (0 = lossless)")

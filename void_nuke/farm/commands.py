@@ -104,9 +104,10 @@ def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentPa
     p.add_argument("--no-gpu", action="store_true",
                    help="do not ask for a GPU worker (runs the render tasks on any machine)")
     p.add_argument("--version", help="deliver into this version folder (e.g. v003) instead of claiming the "
-                                     "next free one now")
+                                     "next free one now (default: the next free one)")
     p.add_argument("--path-map", help="path-mapping rules from this machine to the farm "
-                                      "(OpenJD pathmapping-1.0 JSON, or TOML/YAML [[rules]] source/destination)")
+                                      "(OpenJD pathmapping-1.0 JSON, or TOML/YAML [[rules]] source/destination; default: "
+                                      "none, the farm sees this machine's paths)")
     p.add_argument("--executable", default="void-nuke", help="the void-nuke command on the workers")
     p.add_argument("--quadmask-preview", action="store_true",
                    help="the prepare task also writes a quadmask preview (OUT/quadmask/vNNN)")
@@ -136,12 +137,12 @@ def register(subparsers: Any) -> None:
     sub = farm.add_subparsers(dest="farm_command", required=True)
     _add_farm_writer(sub, "openjd", "Open Job Description job bundle (Deadline Cloud, openjd run)")
     p = _add_farm_writer(sub, "deadline", "Deadline 10 CommandLine jobs (job + plugin info files)")
-    p.add_argument("--pool", help="Deadline pool")
-    p.add_argument("--group", help="Deadline group for render tasks (e.g. your GPU machines)")
+    p.add_argument("--pool", help="Deadline pool (default: none, the repository's default)")
+    p.add_argument("--group", help="Deadline group for render tasks, e.g. your GPU machines (default: none)")
     p = _add_farm_writer(sub, "opencue", "OpenCue job spec XML (opencue-pyoutline)")
     p.add_argument("--show", help="OpenCue show (default void)")
     p.add_argument("--user", help="OpenCue user (default: you)")
-    p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int, help="GB of GPU memory per render task")
+    p.add_argument("--gpu-memory", dest="gpu_memory_gb", type=int, help="GB of GPU memory per render task (default: 40)")
 
     p = sub.add_parser("prepare", help="farm task: check a shot's input frames and make its version folder")
     p.add_argument("--shot", required=True, metavar="FILE", help="the shot file the job wrote (shots/<shot>.toml)")
