@@ -126,7 +126,8 @@ class Server:
         self.available: Dict[str, Set[int]] = {}
         self._shots: Dict[str, Shot] = {}
         self.pending_writes: Dict[str, int] = {}
-        self.commit_waiters: Dict[str, Tuple[bytes, int]] = {}
+        self.commit_waiters: Dict[str, List[Tuple[bytes, int]]] = {}
+        """COMMITs waiting for a job's frame writes; several clients may upload one job at once."""
         self.worker = WorkerHandle()
         self.stopping = threading.Event()
         self._last_purge = 0.0
@@ -396,15 +397,15 @@ class Server:
         else:
             self.send(identity, Message(CREDIT, job, {"n": 1, "ack": [role, frame]}))
         if self.pending_writes[job] == 0 and job in self.commit_waiters:
-            waiter, seq = self.commit_waiters.pop(job)
-            reply = self._commit(job)
-            reply.re = seq
-            self.send(waiter, reply)
+            for waiter, seq in self.commit_waiters.pop(job):
+                reply = self._commit(job)
+                reply.re = seq
+                self.send(waiter, reply)
 
     def on_commit(self, identity: bytes, msg: Message) -> Optional[Message]:
         record = self._job(msg)
         if self.pending_writes.get(record.id, 0) > 0:
-            self.commit_waiters[record.id] = (identity, msg.seq)
+            self.commit_waiters.setdefault(record.id, []).append((identity, msg.seq))
             return None
         return self._commit(record.id)
 
