@@ -51,6 +51,7 @@ def test_submit_writes_the_next_free_version_and_prints_the_job_id(server, synth
     assert cancel.returncode == 1 and "no job 'no-such-job'" in cancel.stderr
 
 
+@pytest.mark.server  # runs shots in-process
 def test_shot_file_and_run_in_process(synthetic, tmp_path):
     shot_file = tmp_path / "shot.toml"
     synthetic.shot.save(str(shot_file))
@@ -62,6 +63,7 @@ def test_shot_file_and_run_in_process(synthetic, tmp_path):
     assert again.returncode == 0 and len(os.listdir(tmp_path / "local" / "v008")) == 3  # next free version
 
 
+@pytest.mark.server  # runs shots in-process
 def test_bad_input_and_unreachable_servers_exit_with_clear_messages(synthetic, tmp_path):
     bad = run("submit", "--plate", "plate.exr", "--frames", "1-3", "--remove", "m.####.exr", "--out", tmp_path)
     assert bad.returncode == 2 and "plate" in bad.stderr and "####" in bad.stderr
@@ -73,6 +75,7 @@ def test_bad_input_and_unreachable_servers_exit_with_clear_messages(synthetic, t
     assert gone.returncode == 3 and "is void-server running" in gone.stderr
 
 
+@pytest.mark.server  # runs shots in-process
 def test_demo_runs_end_to_end_over_zeromq(tmp_path):
     out = tmp_path / "demo"
     result = run("demo", "--out", out, "--frames", 6, "--width", 128, "--height", 72, timeout=300)
@@ -272,6 +275,7 @@ def test_a_failed_job_names_the_server_trace_id(monkeypatch, capsys):
 
 # -- provenance ------------------------------------------------------------------------------------
 
+@pytest.mark.server  # runs shots in-process
 def test_run_records_the_real_plate_file_and_only_what_the_engine_used(synthetic, tmp_path):
     result = run("run", *shot_flags(synthetic, tmp_path / "out"))
     assert result.returncode == 0, result.stderr
