@@ -91,8 +91,8 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     from .client import CONNECT_TIMEOUT_S, DEFAULT_SERVER
 
     parser.add_argument("--server", default=DEFAULT_SERVER,
-                        help="void-server address: host, host:port or tcp://host:port (port 5557 when left out; "
-                             "or set VOID_SERVER)")
+                        help="void-server address: host, host:port or tcp://host:port, port 5557 when left out "
+                             "(default: $VOID_SERVER, else tcp://127.0.0.1:5557)")
     parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="S",
                         help="seconds to wait for the server's first answer before saying nothing answers")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="S",

@@ -228,12 +228,12 @@ def settle_colorspace(shot: Shot, encoding: PlateEncoding, colorspace_given: boo
         where = "as its header says"
         shot = shot.with_changes(colorspace=space)
     else:
-        raise ImageError(f"plate: {pattern} is a {encoding.describe()} whose header names no colour space, "
-                         "and integer pixels are not scene-linear. Give its colour space with --colorspace "
+        raise ImageError(f"plate: {pattern} ({encoding.describe()}) names no colour space in its header, and "
+                         "integer pixels are not scene-linear. Give its colour space with --colorspace "
                          "(e.g. --colorspace 'sRGB Encoded Rec.709 (sRGB)', or the shot file's colorspace), "
                          "or convert the plate to a linear EXR.", detail={"field": "colorspace"})
     if is_linear_srgb(space):
-        return shot, [f"plate: {pattern} is a {encoding.describe()} taken as scene-linear ({space}), as given"]
-    return shot, [f"plate: {pattern} is a {encoding.describe()} in {space!r} ({where}); the server converts it "
+        return shot, [f"plate: {pattern} ({encoding.describe()}) is taken as scene-linear ({space}), as given"]
+    return shot, [f"plate: {pattern} ({encoding.describe()}) is in {space!r} ({where}); the server converts it "
                   f"to scene-linear {SCENE_LINEAR!r} through OpenColorIO, and the results are linear EXRs. "
                   "Give --colorspace to name another source colour space."]

@@ -232,14 +232,15 @@ def plain_line(view: View, prefix: str = "") -> str:
 class BarReporter(Reporter):
     """One tqdm bar whose fraction never goes backwards, with elapsed time and ETA."""
 
-    BAR_FORMAT = "{desc:<8} {percentage:5.1f}%|{bar}| {elapsed}<{remaining} {postfix}"
+    BAR_FORMAT = "{desc:<9}{percentage:5.1f}%|{bar}| {elapsed}<{remaining}{postfix}"
+    """``engine    53.2%|█████▎    | 04:40<04:12, frame 1025`` (tqdm puts the comma before the message)."""
 
     def __init__(self, stream: TextIO, lanes: Sequence[Lane] = SUBMIT_LANES) -> None:
         super().__init__(stream, lanes)
         from tqdm import tqdm
 
         self.bar = tqdm(total=100.0, file=stream, bar_format=self.BAR_FORMAT, dynamic_ncols=True,
-                        leave=True, mininterval=0.2)
+                        leave=True, mininterval=0.2, desc="start")
 
     def show(self, view: View) -> None:
         step = view.fraction * 100.0 - self.bar.n

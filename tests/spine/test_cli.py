@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -234,6 +235,12 @@ def test_every_flag_has_help_with_its_default():
             assert "default" in text or "required" in text, f"{where} does not say its default"
 
 
+def test_the_flag_reference_in_docs_is_current():
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "make_cli_reference.py")
+    check = subprocess.run([sys.executable, docs, "--check"], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+
+
 def test_version_and_unknown_flags_under_a_command():
     version = run("--version")
     assert version.returncode == 0 and version.stdout.startswith(f"void-nuke {__version__} (protocol ")
@@ -286,3 +293,18 @@ def test_run_records_the_real_plate_file_and_only_what_the_engine_used(synthetic
     assert f"wrote 8 frames to {tmp_path / 'out' / 'quadmask' / 'v001'}" in preview.stdout
     assert (tmp_path / "out" / "quadmask" / "v001" / "plate_quadmask.1001.exr").is_file()
     assert not (tmp_path / "out" / "v002").exists()
+
+
+def test_the_readme_session_is_what_submit_prints(server, synthetic, tmp_path):
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
+    block = readme.split("## A shot from the command line", 1)[1].split("```", 2)[1]
+    shown = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    shapes = [r"^job \S+$", r"^(upload|masks|engine|download|done) +\d+\.\d%\|.*\| \d\d:\d\d<\d\d:\d\d, .+$",
+              r"^wrote \d+ frames to \S+/v\d{3}$"]
+    assert len(shown) == 3 and all(re.match(shape, line) for shape, line in zip(shapes, shown)), shown
+    real = run("submit", *shot_flags(synthetic, tmp_path / "out"), "--server", server.address[len("tcp://"):],
+               "--progress", "bar")  # what a terminal shows
+    assert real.returncode == 0, real.stderr
+    out, bar = real.stdout.splitlines(), re.split(r"[\r\n]+", real.stderr)
+    assert re.match(shapes[0], out[0]) and re.match(shapes[2], out[-1])
+    assert any(re.match(shapes[1], line.strip()) for line in bar), bar

@@ -107,7 +107,7 @@ def test_an_integer_plate_with_no_colour_space_is_refused_naming_the_flag(shot: 
     import OpenImageIO as oiio
 
     pattern = _write_plate(tmp_path / "tif", "tif", oiio.UINT16)
-    with pytest.raises(ImageError, match=r"is a 16-bit TIFF whose header names no colour space.*--colorspace"):
+    with pytest.raises(ImageError, match=r"\(16-bit TIFF\) names no colour space in its header.*--colorspace"):
         prepare(shot.with_changes(plate=pattern))
     given = prepare(shot.with_changes(plate=pattern, colorspace="sRGB Encoded Rec.709 (sRGB)"))
     assert given.shot.colorspace == "sRGB Encoded Rec.709 (sRGB)" and "(as given)" in given.notes[0]

@@ -103,7 +103,7 @@ def test_plain_lines_one_per_stage_and_tenth_with_eta_and_a_bar_with_eta() -> No
     for p in _interleaved():
         bar(p)
     bar.close()
-    assert re.search(r"done +100\.0%\|.*\| \d\d:\d\d<\d\d:\d\d ", out.getvalue())
+    assert re.search(r"done +100\.0%\|.*\| \d\d:\d\d<\d\d:\d\d, finished", out.getvalue())
 
 
 def test_a_batch_reports_the_whole_or_each_shot() -> None:

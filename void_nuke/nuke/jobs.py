@@ -135,7 +135,7 @@ def _apply_finish(info: JobInfo, result: Optional[RunResult]) -> None:
         return
     record = versions.VersionRecord(
         name=os.path.basename(result.version_dir.rstrip("/\\")),
-        pattern=os.path.join(result.version_dir, f"{info.name}.{'#' * info.padding}.exr"),
+        pattern=result.pattern or os.path.join(result.version_dir, f"{info.name}.{'#' * info.padding}.exr"),
         first=min(result.frames), last=max(result.frames), job_id=info.job_id,
         state_hash=info.state_hash, preview=info.preview)
     _show(node, f"{record.label} ready: {len(result.frames)} frames", "done", 1.0)
