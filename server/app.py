@@ -39,7 +39,7 @@ from void_nuke.protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, FRAME, HEA
                                 image_body, image_from_message)
 from void_nuke.sequences import SequencePattern
 from void_nuke.shot import TRANSFERS, Shot, check_job_id
-from void_nuke.versions import claim_version
+from void_nuke.versions import claim_version, release_if_empty
 
 from . import __version__ as server_version
 from .engines.registry import describe_engines
@@ -332,6 +332,12 @@ class Server:
             state = RECEIVING
         return self.store.create(job_id, fingerprint, server_shot.to_dict(), transfer, preview, state, results_dir)
 
+    def _give_back_version(self, job: str) -> None:
+        """A paths-mode job that ended without frames leaves no empty version folder behind."""
+        record = self.store.get(job)
+        if record is not None and record.transfer == "paths":
+            release_if_empty(record.results_dir)
+
     def shot_of(self, record: JobRecord) -> Shot:
         """The job's Shot, parsed once: a job's shot never changes, and the hot paths (every FRAME,
         STATUS and result read) need it."""
@@ -435,6 +441,7 @@ class Server:
         record = self._job(msg)
         if record.state in (RECEIVING, QUEUED):
             self.store.set_state(record.id, CANCELLED)
+            self._give_back_version(record.id)
         elif record.state == RUNNING and self.worker.current == record.id:
             self.to_worker(CANCEL, record.id)
             self.worker.cancel_deadline = time.monotonic() + CANCEL_GRACE_S
@@ -553,6 +560,8 @@ class Server:
         elif msg.type == DONE and msg.job:
             state = msg.body.get("state", FAILED)
             self.store.set_state(msg.job, state, msg.body.get("error"))
+            if state != "done":
+                self._give_back_version(msg.job)
             if state == FAILED:
                 log.warning("job %s failed: %s", msg.job, (msg.body.get("error") or {}).get("message"))
             self.worker.current = None

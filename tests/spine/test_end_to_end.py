@@ -175,6 +175,11 @@ def test_paths_mode_reads_and_writes_shared_storage_through_path_mapping(server_
     written = tmp_path / "storage" / "results" / "v001"
     assert sorted(os.listdir(written)) == sorted([".void-job"] + [synthetic.shot.result_name(f)
                                                                    for f in synthetic.shot.process_frames])
+    typo = studio_shot.with_changes(engine=EngineSettings(options={"no_such_option": 1}))
+    with Client(srv.address) as client:
+        with pytest.raises(VoidError, match="no_such_option"):
+            client.run(typo, transfer="paths")
+    assert list_versions(str(tmp_path / "storage" / "results")) == [1]  # the failed job gave its version back
 
 
 def test_errors_name_the_problem(server, synthetic, tmp_path):
