@@ -402,22 +402,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import threading
-
     try:
         from void_server.runner import run_shot_local
     except ImportError as exc:
         raise VoidError(f"'void-nuke run' needs the server parts on this machine ({exc}); install "
                         "'void-nuke[server]', or use 'void-nuke submit' with a void-server") from None
     shot = checked_shot(args)
-    cancel = threading.Event()
+    job_id = args.job_id or new_job_id(shot)
     with progress_for(args, RUN_LANES) as bar:
-        try:
-            result = run_shot_local(shot, job_id=args.job_id, on_progress=bar, cancel_event=cancel,
-                                    version=args.version, work_dir=args.work_dir, preview=args.preview_mask,
-                                    check_inputs=False)
+        try:  # Ctrl-C lands in this thread, between two frames of the runner
+            result = run_shot_local(shot, job_id=job_id, on_progress=bar, version=args.version,
+                                    work_dir=args.work_dir, preview=args.preview_mask, check_inputs=False)
         except KeyboardInterrupt:
-            raise Cancelled("stopped; the frames written so far stay, and the same --job-id continues") from None
+            raise Cancelled(f"stopped; the frames written so far stay, and --job-id {job_id} continues "
+                            "from there") from None
     report_result(args, result)
     return EXIT_DONE
 

@@ -66,6 +66,8 @@ class Client:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.heartbeat_s = heartbeat_s
+        self.answered = False
+        """Whether the server has said anything yet; until it has, a request waits ``connect_timeout``."""
         self.seq = Sequencer()
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -125,19 +127,21 @@ class Client:
     def receive(self, timeout: float) -> Optional[Message]:
         if not self.sock.poll(int(timeout * 1000)):
             return None
+        self.answered = True
         return decode(self.sock.recv_multipart(copy=False))
 
     def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
                 timeout: Optional[float] = None) -> Message:
         """Send a request and wait for its reply; an ERROR reply is raised."""
         seq = self.send(kind, job, body)
-        wait = self.timeout if timeout is None else timeout
+        first = not self.answered
+        wait = timeout if timeout is not None else min(self.timeout, self.connect_timeout) if first else self.timeout
         deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
             msg = self.receive(max(0.0, left)) if left > 0 else None
             if msg is None:
-                hint = " (--connect-timeout waits longer)" if kind == HELLO else ""
+                hint = " (--connect-timeout waits longer)" if first else ""
                 raise ServerUnreachable(f"no answer from {self.server} within {wait:g} s; is void-server running "
                                         f"there, and is the address right?{hint}", detail={"server": self.server})
             if msg.re == seq:
@@ -148,12 +152,8 @@ class Client:
     # -- simple requests -----------------------------------------------------------------
 
     def hello(self) -> Dict[str, Any]:
-        """The server's capabilities: version, engines, GPU, limits, queue length.
-
-        Waits ``connect_timeout`` seconds at most: this is the first thing said to a server.
-        """
-        return self.request(HELLO, body={"client": "void-nuke", "protocol": PROTOCOL_VERSION},
-                            timeout=min(self.timeout, self.connect_timeout)).body
+        """The server's capabilities: version, engines, GPU, limits, queue length."""
+        return self.request(HELLO, body={"client": "void-nuke", "protocol": PROTOCOL_VERSION}).body
 
     def status(self, job_id: Optional[str] = None) -> Dict[str, Any]:
         """A job's state, or the server's health and recent jobs when ``job_id`` is None."""

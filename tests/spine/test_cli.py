@@ -116,6 +116,7 @@ def test_submit_checks_inputs_before_it_contacts_the_server(server, synthetic, t
     assert not (tmp_path / "out").exists()  # nor on disk
 
 
+@pytest.mark.slow
 def test_failed_attempts_leave_no_empty_version_folders(server, synthetic, tmp_path):
     out = tmp_path / "out"
     typo = tmp_path / "typo.toml"
@@ -151,6 +152,8 @@ def test_host_port_without_a_scheme_reaches_the_server_and_a_wrong_one_says_so_q
     host_port = server.address[len("tcp://"):]
     ok = run("status", "--server", host_port)
     assert ok.returncode == 0 and f"at {server.address}:" in ok.stdout and "ZMQError" not in ok.stderr
+    wrong = run("status", "--server", "127.0.0.1:9", "--connect-timeout", 1)  # 1 s, not --timeout's 30
+    assert wrong.returncode == 3 and "no answer from tcp://127.0.0.1:9 within 1 s" in wrong.stderr
     bad = run("status", "--server", "gpu01:port")
     assert bad.returncode == 2 and "'gpu01:port' is not a server address" in bad.stderr
     gone = run("submit", *shot_flags(synthetic, tmp_path / "o"), "--server", "127.0.0.1:9", "--connect-timeout", 1)
@@ -161,6 +164,7 @@ def test_host_port_without_a_scheme_reaches_the_server_and_a_wrong_one_says_so_q
 
 # -- status, exit codes, --json, closed pipes ------------------------------------------------------
 
+@pytest.mark.slow
 def test_status_exit_code_follows_the_job_and_never_prints_none(server, synthetic, tmp_path):
     with Client(server.address) as client:
         client.run(synthetic.shot, job_id="good")
@@ -184,6 +188,7 @@ def test_status_exit_code_follows_the_job_and_never_prints_none(server, syntheti
     run("cancel", "first", "--server", server.address)
 
 
+@pytest.mark.slow
 def test_json_documents_on_stdout_and_progress_on_stderr(server, synthetic, tmp_path):
     submitted = run("submit", *shot_flags(synthetic, tmp_path / "a"), "--server", server.address, "--json",
                     "--job-id", "as-json")

@@ -147,3 +147,20 @@ def _shot_file(shot, tmp_path: Path) -> Path:
     path = tmp_path / "shot.toml"
     shot.with_changes(output=shot.output.__class__(str(tmp_path / "out"), name="demo")).save(str(path))
     return path
+
+
+def test_ctrl_c_in_run_keeps_the_frames_and_the_same_job_id_continues_in_its_folder(long_shot, tmp_path):
+    shot_file = _shot_file(long_shot, tmp_path)
+    run = Running("run", "--shot", shot_file, "--job-id", "again")
+    run.wait_for("engine")
+    run.proc.send_signal(signal.SIGINT)
+    code, out, err = run.finish()
+    assert code == 130 and "--job-id again continues from there" in err and "Traceback" not in err
+    kept = sorted(p.name for p in (tmp_path / "out" / "v001").glob("*.exr"))
+    assert 0 < len(kept) < 40
+    mtimes = {n: (tmp_path / "out" / "v001" / n).stat().st_mtime_ns for n in kept}
+    again = subprocess.run(VOID_NUKE + ["run", "--shot", str(shot_file), "--job-id", "again"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and f"wrote 40 frames to {tmp_path / 'out' / 'v001'}" in again.stdout
+    assert {n: (tmp_path / "out" / "v001" / n).stat().st_mtime_ns for n in kept} == mtimes  # not written again
+    assert not (tmp_path / "out" / "v002").exists()
