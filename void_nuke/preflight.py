@@ -104,13 +104,22 @@ def check_frames(role: str, seq: SequencePattern, frames: Sequence[int], handles
                          "handles = [head, tail] in the shot file) or render those frames.", detail=detail)
     hint = ""
     if held:
-        inside = [f for f in held if frames[0] <= f <= frames[-1]]
-        hint = f" (on disk: {frame_list(held)}"
-        if inside and inside[-1] - inside[0] + 1 == len(inside):
-            hint += f"; --frames {inside[0]}-{inside[-1]} fits"
-        hint += ")"
+        fits = _longest_run([f for f in held if frames[0] <= f <= frames[-1]])
+        hint = f" (on disk: {frame_list(held)}" + (f"; --frames {fits[0]}-{fits[1]} fits" if fits else "") + ")"
     raise ImageError(f"{role}: {len(missing)} frame(s) missing from {seq.pattern}: {frame_list(missing)}. "
                      f"Render them, or narrow the frame range{hint}.", detail=detail)
+
+
+def _longest_run(frames: Sequence[int]) -> Optional[Tuple[int, int]]:
+    """The longest run of consecutive frames in sorted ``frames``, as (first, last)."""
+    best: Optional[Tuple[int, int]] = None
+    start = None
+    for i, f in enumerate(frames):
+        if start is None or f != frames[i - 1] + 1:
+            start = f
+        if best is None or f - start > best[1] - best[0]:
+            best = (start, f)
+    return best
 
 
 def _on_disk(seq: SequencePattern) -> Optional[fileseq.FileSequence]:

@@ -210,9 +210,8 @@ class Reporter:
 class PlainReporter(Reporter):
     """Log lines: one when a stage starts, one per tenth of the job, with the ETA."""
 
-    def __init__(self, stream: TextIO, lanes: Sequence[Lane] = SUBMIT_LANES, prefix: str = "") -> None:
+    def __init__(self, stream: TextIO, lanes: Sequence[Lane] = SUBMIT_LANES) -> None:
         super().__init__(stream, lanes)
-        self.prefix = prefix
         self._shown: Tuple[str, int] = ("", -1)
 
     def show(self, view: View) -> None:
@@ -220,7 +219,7 @@ class PlainReporter(Reporter):
         if key == self._shown:
             return
         self._shown = key
-        self.write(plain_line(view, self.prefix))
+        self.write(plain_line(view))
 
 
 def plain_line(view: View, prefix: str = "") -> str:
@@ -341,7 +340,6 @@ class BatchReporter:
         out = stream or farm_stream(mode, machine_output)
         self.mode = resolve_mode(mode, out)
         self.stream = out
-        self.lanes = lanes
         self.trackers: Dict[str, JobTracker] = {n: JobTracker(lanes) for n in names}
         self.finished: Dict[str, bool] = {}
         self.lock = threading.Lock()

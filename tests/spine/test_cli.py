@@ -313,3 +313,18 @@ def test_the_readme_session_is_what_submit_prints(server, synthetic, tmp_path):
     out, bar = real.stdout.splitlines(), re.split(r"[\r\n]+", real.stderr)
     assert re.match(shapes[0], out[0]) and re.match(shapes[2], out[-1])
     assert any(re.match(shapes[1], line.strip()) for line in bar), bar
+
+
+def test_a_batch_on_servers_names_missing_frames_as_in_process(server, synthetic, tmp_path):
+    os.unlink(synthetic.shot.plate_sequence.path(1007))
+    folder = os.path.dirname(synthetic.shot.plate)
+    (tmp_path / "shots.toml").write_text(
+        f'[[shots]]\nname = "sh010"\nplate = "{folder}/plate.####.exr"\nframes = "1001-1008"\n'
+        f'remove = "{folder}/remove.####.exr"\noutput = "{tmp_path / "renders"}"\n')
+    result = run("batch", tmp_path / "shots.toml", "--server", server.address, "--json")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 1 and doc["exit_code"] == 1 and doc["done"] == 0
+    assert doc["shots"][0]["error"].startswith("plate: 1 frame(s) missing from ")
+    assert doc["shots"][0]["error"].endswith(": 1007. Render them, or narrow the frame range (on disk: 1001-1006, "
+                                             "1008; --frames 1001-1006 fits).")
+    assert server_jobs(server.address) == [] and not (tmp_path / "renders").exists()
