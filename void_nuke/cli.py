@@ -292,18 +292,10 @@ def checked_shot(args: argparse.Namespace) -> Shot:
     """The shot from the flags, its input files checked; notes (a colour conversion) go to stderr."""
     from .preflight import prepare
 
-    shot = shot_from_args(args)
-    given = args.colorspace is not None or (bool(args.shot) and "colorspace" in _shot_file_keys(args.shot))
-    checked = prepare(shot, colorspace_given=given)
+    checked = prepare(shot_from_args(args), colorspace_given=args.colorspace is not None)
     for note in checked.notes:
         print(f"void-nuke: note: {note}", file=sys.stderr, flush=True)
     return checked.shot
-
-
-def _shot_file_keys(path: str) -> List[str]:
-    from .shot import load_table
-
-    return list(load_table(path))
 
 
 # -- output ----------------------------------------------------------------------------------

@@ -70,10 +70,10 @@ class Checked:
 def prepare(shot: Shot, colorspace_given: bool = False) -> Checked:
     """Check every input of ``shot``; settle an integer plate's colour space.
 
-    ``colorspace_given``: the user named the plate's colour space (``--colorspace`` or the
-    shot file's ``colorspace``), so a linear name is taken at its word.
+    ``colorspace_given``: the user named the plate's colour space (``--colorspace``), so a
+    linear name is taken at its word (a shot file always holds one, the default included).
     """
-    inputs = check_inputs(shot)
+    inputs = check_inputs(shot, colorspace_given)
     shot, notes = settle_colorspace(shot, plate_encoding(shot.plate_sequence.path(shot.process_frames.first)),
                                     colorspace_given)
     return Checked(shot, inputs, notes)
@@ -138,7 +138,7 @@ def _on_disk(seq: SequencePattern) -> Optional[fileseq.FileSequence]:
 
 # -- headers -----------------------------------------------------------------------------------
 
-def check_inputs(shot: Shot) -> List[str]:
+def check_inputs(shot: Shot, colorspace_given: bool = False) -> List[str]:
     """Raise ``ImageError`` naming the first problem with the shot's input frames.
 
     Returns the input sequences checked.
@@ -164,6 +164,7 @@ def check_inputs(shot: Shot) -> List[str]:
             raise ImageError(f"{role}: the plate has no channel {channel!r} (it has "
                              f"{', '.join(first.channels)}); export the matte into the plate or name "
                              "another channel")
+    settle_colorspace(shot, plate_encoding(plate_seq.path(frames[0])), colorspace_given)  # integer plates need one
     return [seq.pattern for _, seq in inputs]
 
 

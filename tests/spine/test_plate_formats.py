@@ -92,3 +92,16 @@ def test_a_tiff_without_a_colour_space_is_refused_until_one_is_named(tmp_path):
     assert named.returncode == 0, named.stderr
     image = read_image(str(tmp_path / "out" / "v001" / f"sh010.{shot.frames.first}.exr"))
     assert image.spec.attributes["void:plate_colorspace"] == "sRGB Encoded Rec.709 (sRGB)"
+
+
+def test_a_shot_file_naming_the_default_colour_space_still_converts_a_jpeg(tmp_path):
+    plate, shot, encoded = _integer_plate(tmp_path, "jpg", "UINT8")
+    shot_file = tmp_path / "sh010.toml"
+    shot.with_changes(plate=plate).save(str(shot_file))  # a saved shot always holds colorspace
+    assert 'colorspace = "Linear Rec.709 (sRGB)"' in shot_file.read_text()
+    result = subprocess.run(VOID_NUKE + ["run", "--shot", str(shot_file), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "converts it to scene-linear" in result.stderr, result.stderr
+    prepare = subprocess.run(VOID_NUKE + ["farm", "prepare", "--shot", str(shot_file), "--version", "v009"],
+                             capture_output=True, text=True, timeout=300)
+    assert prepare.returncode == 0, prepare.stderr

@@ -109,6 +109,10 @@ def test_an_integer_plate_with_no_colour_space_is_refused_naming_the_flag(shot: 
     pattern = _write_plate(tmp_path / "tif", "tif", oiio.UINT16)
     with pytest.raises(ImageError, match=r"\(16-bit TIFF\) names no colour space in its header.*--colorspace"):
         prepare(shot.with_changes(plate=pattern))
+    with pytest.raises(ImageError, match="--colorspace"):
+        check_inputs(shot.with_changes(plate=pattern))  # the farm's prepare task refuses it too
+    linear = prepare(shot.with_changes(plate=pattern), colorspace_given=True)  # --colorspace 'Linear ...'
+    assert "taken as scene-linear" in linear.notes[0]
     given = prepare(shot.with_changes(plate=pattern, colorspace="sRGB Encoded Rec.709 (sRGB)"))
     assert given.shot.colorspace == "sRGB Encoded Rec.709 (sRGB)" and "(as given)" in given.notes[0]
     assert prepare(shot).notes == []  # float EXRs are scene-linear as the shot says
