@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .errors import EXIT_CANCELLED, EXIT_DONE, EXIT_FAILED, Cancelled, ShotError, VoidError, describe
+from .errors import EXIT_CANCELLED, EXIT_DONE, EXIT_FAILED, Cancelled, ShotError, VoidError
 from .progress import Progress
 from .shot import Shot, load_table, new_job_id
 
@@ -283,7 +283,7 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
                                error=exc.message)
         except VoidError as exc:
             return ShotOutcome(shot, "failed", job_id, server, seconds=time.monotonic() - start,
-                               error=describe(exc))
+                               error=exc.summary())
         except Exception as exc:  # one broken shot must not stop the others
             return ShotOutcome(shot, "failed", job_id, server, seconds=time.monotonic() - start,
                                error=f"{type(exc).__name__}: {exc}")

@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from . import __version__
 from .errors import (EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_DONE, EXIT_FAILED, EXIT_INTERNAL,
-                     EXIT_NOT_FINISHED, Cancelled, Detached, ShotError, VoidError, describe, exit_code)
+                     EXIT_NOT_FINISHED, Cancelled, Detached, ShotError, VoidError, exit_code)
 from .progress import ATTACH_LANES, PROGRESS_MODES, RUN_LANES, SUBMIT_LANES, Lane, Reporter, make_reporter
 from .results import RunResult
 from .shot import ENGINES, ROI_MODES, TRANSFERS, EngineSettings, MaskSettings, Shot, new_job_id
@@ -137,6 +137,8 @@ def add_shot_flags(parser: argparse.ArgumentParser) -> None:
                                                                f"(default: {masks.feather:g})")
     g.add_argument("--mask-layer", action="store_true", help="also write the quadmask as a void.mask layer "
                                                              "(default: off)")
+    g.add_argument("--no-grain", action="store_true", help="deliver the fill without grain matched to the plate "
+                                                           "(default: grain matched)")
     g.add_argument("--name", help="output file name (default: the plate's, e.g. sh010)")
     g.add_argument("--job-id", help="choose the job id; resubmitting the same id continues that job in its own "
                                     "version folder (default: the shot name and a random suffix)")
@@ -280,6 +282,8 @@ def shot_from_args(args: argparse.Namespace) -> Shot:
         output["directory"] = os.path.abspath(args.out)
     if args.mask_layer:
         output["mask_layer"] = True
+    if args.no_grain:
+        output["grain"] = False
     if args.name:
         output["name"] = args.name
     if not output.get("directory"):
@@ -420,7 +424,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif args.job:
         print(describe_job(body), flush=True)
         if body.get("error"):
-            print(f"error: {describe(VoidError.from_dict(body['error']))}", flush=True)
+            print(f"error: {VoidError.from_dict(body['error']).summary()}", flush=True)
     else:
         print(describe_server(body, client.server), flush=True)
     if not args.job:
@@ -521,7 +525,7 @@ def run_command(args: argparse.Namespace) -> int:
         return fail(args, EXIT_BAD_INPUT, f"bad shot: {exc.message}", exc.to_dict())
     except VoidError as exc:
         prefix = "" if isinstance(exc, (Cancelled, Detached)) else "error: "
-        return fail(args, exit_code(exc), prefix + describe(exc), exc.to_dict())
+        return fail(args, exit_code(exc), prefix + exc.summary(), exc.to_dict())
     except KeyboardInterrupt:
         return fail(args, EXIT_CANCELLED, "cancelled")
     except BrokenPipeError:

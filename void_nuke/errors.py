@@ -37,6 +37,17 @@ class VoidError(Exception):
             err.field = str(detail.get("field", ""))
         return err
 
+    def summary(self) -> str:
+        """One line for a person: the message, then the trace id and the log of an unexpected failure."""
+        notes = []
+        if self.detail.get("trace_id"):
+            notes.append(f"trace id {self.detail['trace_id']}")
+        if self.detail.get("log"):
+            notes.append(f"full traceback in {self.detail['log']}")
+        elif self.detail.get("trace_id"):
+            notes.append("the server log has the full traceback")
+        return f"{self.message} ({'; '.join(notes)})" if notes else self.message
+
     def __str__(self) -> str:
         return self.message
 
@@ -119,18 +130,6 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, VoidError):
         return EXIT_BAD_INPUT if exc.code in BAD_INPUT_CODES else EXIT_FAILED
     return EXIT_INTERNAL
-
-
-def describe(exc: VoidError) -> str:
-    """The error's message with the server's trace id, when it has one."""
-    message = exc.message
-    frame = exc.detail.get("frame")
-    if frame is not None and str(frame) not in message:
-        message += f" (frame {frame})"
-    trace = exc.detail.get("trace_id")
-    if trace:
-        message += f" (trace id {trace}; the server log has the full traceback)"
-    return message
 
 
 _CLASS_BY_CODE = {

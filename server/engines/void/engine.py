@@ -27,7 +27,7 @@ import torch
 
 from void_nuke.atomic import atomic_path
 from void_nuke.errors import ShotError
-from void_server.colour import MODEL_COLORSPACE, ColourTransform
+from void_server.colour import MODEL_COLORSPACE, ColourTransform, choose_config
 from void_server.modelspace import (MAX_FRAMES, WINDOW_FRAMES, mirror_pad, padded_length, pass1_mask,
                                     pass2_mask)
 from void_server.settings import MEMORY_MODES
@@ -220,8 +220,10 @@ class VoidEngine(Engine):
                           "passes": settings.passes, "memory_mode": self.memory.mode,
                           "resolution": options.resolution, "fps_mode": options.fps_mode, "fit": options.fit,
                           "prompt": job.shot.prompt}
-        colour = ColourTransform(job.shot.ocio_config or self.settings.get("ocio_config") or "ocio://default",
-                                 job.shot.colorspace, options.model_colorspace,
+        config = choose_config(job.shot.ocio_config, self.settings.get("ocio_config") or "ocio://default")
+        self._last_run["ocio_config"] = config.config
+        progress(0.0, config.note)
+        colour = ColourTransform(config.config, job.shot.colorspace, options.model_colorspace,
                                  options.ocio_display or None, options.ocio_view or None)
         segments = self._segments(job, options)
         segment = segments[unit.index]
