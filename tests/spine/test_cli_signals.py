@@ -152,7 +152,10 @@ def _shot_file(shot, tmp_path: Path) -> Path:
 def test_ctrl_c_in_run_keeps_the_frames_and_the_same_job_id_continues_in_its_folder(long_shot, tmp_path):
     shot_file = _shot_file(long_shot, tmp_path)
     run = Running("run", "--shot", shot_file, "--job-id", "again")
-    run.wait_for("engine")
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "out").glob("v001/*.exr")):  # interrupt once a frame is delivered
+        assert run.proc.poll() is None and time.monotonic() < deadline, "".join(run.err)
+        time.sleep(0.02)
     run.proc.send_signal(signal.SIGINT)
     code, out, err = run.finish()
     assert code == 130 and "--job-id again continues from there" in err and "Traceback" not in err
