@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import re
 import subprocess
 import sys
 import tempfile
@@ -300,10 +301,15 @@ class Server:
             raise VoidError(f"unknown transfer mode {transfer!r}; use pixels or paths", code="bad_request")
         preview = bool(msg.body.get("preview", False))
         shot = Shot.from_dict(msg.body.get("shot"))
-        fingerprint = f"{shot.fingerprint()}:{transfer}:{int(preview)}"
+        version = msg.body.get("version") or None
+        if version is not None and (transfer != "paths" or not isinstance(version, str)
+                                    or not re.fullmatch(r"v\d{3,9}", version)):
+            raise VoidError("a named version must look like v001 and comes with the paths transfer only",
+                            code="bad_request")
+        fingerprint = f"{shot.fingerprint()}:{transfer}:{int(preview)}" + (f":{version}" if version else "")
         record = self.store.get(job_id)
         if record is None:
-            record = self._create_job(job_id, shot, transfer, preview, fingerprint)
+            record = self._create_job(job_id, shot, transfer, preview, fingerprint, version)
         elif record.fingerprint != fingerprint:
             raise VoidError(f"job id {job_id!r} already names a different shot on this server; resubmit the "
                             "same shot to continue it, or choose a new job id", code="job_conflict")
@@ -311,7 +317,8 @@ class Server:
             self._subscribe(identity, record, msg.body.get("have") or [])
         return self._status_reply(record, need=True)
 
-    def _create_job(self, job_id: str, shot: Shot, transfer: str, preview: bool, fingerprint: str) -> JobRecord:
+    def _create_job(self, job_id: str, shot: Shot, transfer: str, preview: bool, fingerprint: str,
+                    version: Optional[str] = None) -> JobRecord:
         job_dir = JobDir.create(self.settings.data_dir, job_id)
         job_dir.save_shot(shot.to_dict())
         if transfer == "paths":
@@ -323,7 +330,11 @@ class Server:
                     raise ImageError(f"{role}: the server cannot see {len(missing)} frame(s) of {seq.pattern} "
                                      f"(first: {missing[0]}). Check the path mapping rules, or send pixels.",
                                      detail={"role": role, "missing": missing[:50]})
-            results_dir = claim_version(server_shot.output.directory, job_id)
+            if version:  # a farm task delivers into the version folder its job was given
+                results_dir = os.path.join(server_shot.output.directory, version)
+                os.makedirs(results_dir, exist_ok=True)
+            else:
+                results_dir = claim_version(server_shot.output.directory, job_id)
             state = QUEUED
         else:
             patterns = {role: job_dir.input_pattern(role, seq.padding) for role, seq in shot.inputs()}

@@ -9,10 +9,11 @@ import signal
 import sys
 from typing import List, Optional
 
+from void_nuke.engine_settings import add_engine_flags, engine_settings
 from void_nuke.errors import VoidError
 from void_nuke.pathmap import PathMap
 
-from .settings import DEFAULT_BIND, MEMORY_MODES, ServerSettings
+from .settings import DEFAULT_BIND, ServerSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,18 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--path-map", action="append", default=[], metavar="CLIENT=SERVER",
                        help="map a client path prefix to this host's (repeatable), or a rules file "
                             "(.json OpenJD path-mapping or .toml)")
-    serve.add_argument("--model-dir", help="VOID base folder laid out like CogVideoX-Fun-V1.5-5b-InP")
-    serve.add_argument("--pass1", help="void_pass1.safetensors")
-    serve.add_argument("--pass2", help="void_pass2.safetensors")
-    serve.add_argument("--memory-mode", choices=MEMORY_MODES, default="full")
-    serve.add_argument("--device", default="auto")
-    serve.add_argument("--raft-checkpoint", help="torchvision RAFT-large weights for Pass 2")
     serve.add_argument("--sam2-checkpoint", help="SAM2 checkpoint (.pt) for clicked points")
     serve.add_argument("--sam2-config", default="configs/sam2.1/sam2.1_hiera_l.yaml")
     serve.add_argument("--sam2-image-size", type=int, default=1024,
                        help="SAM2's square input size (checkpoints are trained at 1024)")
     serve.add_argument("--ocio-config", help="OCIO config for the VOID engine's colour conversion")
     serve.add_argument("-v", "--verbose", action="store_true")
+    add_engine_flags(serve)
 
     keys = sub.add_parser("keys", help="create CURVE keys: a server key pair and a clients/ folder")
     keys.add_argument("directory")
@@ -61,10 +57,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
             raise VoidError(f"--path-map {item!r}: write CLIENT=SERVER or give a rules file", code="bad_argument")
     settings = ServerSettings(data_dir=os.path.abspath(args.data), bind=args.bind, insecure=args.insecure,
                               curve_dir=args.curve_dir, result_ttl_hours=args.result_ttl_hours,
-                              credits=args.credits, model_dir=args.model_dir, pass1=args.pass1,
-                              pass2=args.pass2, memory_mode=args.memory_mode, device=args.device,
-                              raft_checkpoint=args.raft_checkpoint, sam2_checkpoint=args.sam2_checkpoint,
-                              sam2_config=args.sam2_config, sam2_image_size=args.sam2_image_size, path_map=rules)
+                              credits=args.credits, sam2_checkpoint=args.sam2_checkpoint,
+                              sam2_config=args.sam2_config, sam2_image_size=args.sam2_image_size, path_map=rules,
+                              **engine_settings(args))
     if args.ocio_config:
         settings.ocio_config = args.ocio_config
     return settings

@@ -9,6 +9,7 @@ computed again, and the engines are deterministic, so a job resumed after a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -38,6 +39,8 @@ from .grain import FILL_LAYER, MEASURE_FRAMES, GrainProfile, grain_metadata, gra
     synthesise_grain
 from .jobfiles import JobDir
 from .raster import rasterize_shapes
+
+log = logging.getLogger(__name__)
 
 MASK_SHARE = 0.1
 """Share of the progress bar given to building quadmasks."""
@@ -391,6 +394,7 @@ class EngineCache:
         key = (name, repr(sorted((k, repr(v)) for k, v in settings.items())))
         if self._key != key:
             self.release()
+            log.info("new %s engine (its models load once, on first use)", name)
             self._engine = create_engine(name, settings)
             self._key = key
         assert self._engine is not None

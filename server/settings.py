@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from void_nuke.engine_settings import MEMORY_MODES  # noqa: F401  (the engine imports it from here)
+
 DEFAULT_BIND = "tcp://127.0.0.1:5557"
-MEMORY_MODES = ("full", "model_offload", "group_offload", "sequential_offload", "fp8")
 
 
 @dataclass

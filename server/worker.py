@@ -16,6 +16,7 @@ import argparse
 import faulthandler
 import importlib.util
 import json
+import logging
 import os
 import sys
 import time
@@ -127,6 +128,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--settings", required=True, help="JSON file with the server settings")
     args = parser.parse_args(argv)
     faulthandler.enable()  # a native crash prints this process's Python stack into the server log
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker: %(message)s")
     with open(args.settings, encoding="utf-8") as fh:
         settings = json.load(fh)
     Worker(args.endpoint, settings).serve()

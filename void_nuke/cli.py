@@ -26,8 +26,10 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from . import __version__
+from .engine_settings import add_engine_flags
 from .errors import (EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_DONE, EXIT_FAILED, EXIT_INTERNAL,
                      EXIT_NOT_FINISHED, Cancelled, Detached, ShotError, VoidError, exit_code)
+from .pathmap import add_rules_argument
 from .progress import ATTACH_LANES, PROGRESS_MODES, RUN_LANES, SUBMIT_LANES, Lane, Reporter, make_reporter
 from .results import RunResult
 from .shot import ENGINES, ROI_MODES, TRANSFERS, EngineSettings, MaskSettings, Shot, new_job_id
@@ -176,6 +178,12 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
                                                      "$VOID_CACHE_DIR/jobs, else ~/.cache/void-nuke/jobs)")
     p.add_argument("--preview-mask", action="store_true",
                    help="deliver the quadmask only (into OUT/quadmask/vNNN)")
+    p.add_argument("--server", help="run on this void-server (shared storage) instead of in this process "
+                                    "(default: VOID_RUN_SERVER, set by a farm render step's worker server)")
+    p.add_argument("--min-gpu-memory", type=float, default=0, metavar="GB",
+                   help="refuse to run the void engine on a GPU with less memory (farm jobs that cannot ask for it)")
+    add_rules_argument(p)
+    add_engine_flags(p)
     add_progress_flag(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_run)
@@ -292,11 +300,11 @@ def shot_from_args(args: argparse.Namespace) -> Shot:
     return Shot.from_dict(data, base_dir=base_dir)
 
 
-def checked_shot(args: argparse.Namespace) -> Shot:
-    """The shot from the flags, its input files checked; notes (a colour conversion) go to stderr."""
+def checked_shot(args: argparse.Namespace, shot: Shot) -> Shot:
+    """``shot`` with its input files checked; notes (a colour conversion) go to stderr."""
     from .preflight import prepare
 
-    checked = prepare(shot_from_args(args), colorspace_given=args.colorspace is not None)
+    checked = prepare(shot, colorspace_given=args.colorspace is not None)
     for note in checked.notes:
         print(f"void-nuke: note: {note}", file=sys.stderr, flush=True)
     return checked.shot
@@ -364,7 +372,7 @@ def connect(args: argparse.Namespace) -> Any:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    shot = checked_shot(args)
+    shot = checked_shot(args, shot_from_args(args))
     job_id = args.job_id or new_job_id(shot)
     out_dir = shot.output.directory
     with connect(args) as client:
@@ -398,17 +406,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        from void_server.runner import run_shot_local
-    except ImportError as exc:
-        raise VoidError(f"'void-nuke run' needs the server parts on this machine ({exc}); install "
-                        "'void-nuke[server]', or use 'void-nuke submit' with a void-server") from None
-    shot = checked_shot(args)
+    from .engine_settings import engine_settings
+    from .farm.render import render
+    from .farm.worker_server import SERVER_ENV
+    from .pathmap import load_rules, localise_shot
+
+    shot = checked_shot(args, localise_shot(shot_from_args(args), load_rules(args.path_mapping_rules)))
     job_id = args.job_id or new_job_id(shot)
     with progress_for(args, RUN_LANES) as bar:
         try:  # Ctrl-C lands in this thread, between two frames of the runner
-            result = run_shot_local(shot, job_id=job_id, on_progress=bar, version=args.version,
-                                    work_dir=args.work_dir, preview=args.preview_mask, check_inputs=False)
+            result = render(shot, engine_settings(args), job_id=job_id, version=args.version,
+                            server=args.server or os.environ.get(SERVER_ENV), server_keys=bool(args.server),
+                            on_progress=bar, work_dir=args.work_dir, preview=args.preview_mask,
+                            min_gpu_memory=args.min_gpu_memory)
         except KeyboardInterrupt:
             raise Cancelled(f"stopped; the frames written so far stay, and --job-id {job_id} continues "
                             "from there") from None

@@ -71,6 +71,8 @@ class Client:
         self.seq = Sequencer()
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        # A DEALER with no peer (server down, CURVE handshake refused) blocks in send: bound it.
+        self.sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
         if curve_server_key:
             self._enable_curve(curve_server_key, curve_client_cert)
         try:
@@ -121,7 +123,11 @@ class Client:
     def send(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
              buffers: Optional[List[Any]] = None) -> int:
         seq = self.seq.next()
-        self.sock.send_multipart(encode(Message(kind, job, body or {}, buffers or [], seq)), copy=False)
+        try:
+            self.sock.send_multipart(encode(Message(kind, job, body or {}, buffers or [], seq)), copy=False)
+        except zmq.Again:
+            raise ServerUnreachable(f"could not send to {self.server} within {self.timeout:g} s; is void-server "
+                                    "running there, and does it accept this client's keys?") from None
         return seq
 
     def receive(self, timeout: float) -> Optional[Message]:
@@ -170,20 +176,22 @@ class Client:
 
     def run(self, shot: Shot, job_id: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
             cancel_event: Optional[threading.Event] = None, transfer: str = "pixels",
-            preview: bool = False, check_inputs: bool = True) -> RunResult:
+            preview: bool = False, check_inputs: bool = True, version: Optional[str] = None) -> RunResult:
         """Submit ``shot``, upload its frames, wait, and write the results. Blocking.
 
         Submitting the same shot again with the same ``job_id`` continues the
         job (already uploaded or received frames are not sent again). A quadmask
         preview lands apart from results, in ``OUT/quadmask/vNNN/<name>_quadmask.####.exr``.
         ``check_inputs=False`` skips the local input checks (the caller ran ``preflight.prepare``).
+        With the paths transfer, ``version`` (``v003``) names the folder the server delivers
+        into, as a farm task's job does; by default it claims the next.
         """
         job_id = check_job_id(job_id or new_job_id(shot))
         report = on_progress or (lambda p: None)
         target = preview_shot(shot) if preview else shot
         folder = VersionFolder(target.output.directory, job_id)
         have = [f for f in shot.process_frames if folder.has(target.result_name(f))] if transfer == "pixels" else []
-        reply = self.submit(shot, job_id, report, cancel_event, transfer, preview, check_inputs, have)
+        reply = self.submit(shot, job_id, report, cancel_event, transfer, preview, check_inputs, have, version)
         if transfer == "paths":  # the server writes; the folder it claimed is never the client's to remove
             folder = VersionFolder(target.output.directory, job_id, str(reply.get("version") or "") or None)
         return self._follow(job_id, folder, target.result_name, target.output.compression,
@@ -192,7 +200,8 @@ class Client:
 
     def submit(self, shot: Shot, job_id: str, on_progress: Optional[ProgressCallback] = None,
                cancel_event: Optional[threading.Event] = None, transfer: str = "pixels", preview: bool = False,
-               check_inputs: bool = True, have: Optional[List[int]] = None) -> Dict[str, Any]:
+               check_inputs: bool = True, have: Optional[List[int]] = None,
+               version: Optional[str] = None) -> Dict[str, Any]:
         """Check, submit and upload ``shot`` as ``job_id``; return once the server has accepted it.
 
         The job then runs on the server whether or not this client follows it (``attach``
@@ -208,9 +217,11 @@ class Client:
             raise VoidError(f"the server at {self.server} cannot run the {shot.engine.name} engine: "
                             f"{engine.get('reason') or 'not installed there'}", code="engine_unavailable")
         sent = preview_shot(shot) if preview and transfer == "paths" else shot
-        reply = self.request(SUBMIT, job_id, {"shot": sent.to_dict(), "transfer": transfer, "preview": preview,
-                                              "stream": True, "have": have or []})
-        body = reply.body
+        request = {"shot": sent.to_dict(), "transfer": transfer, "preview": preview, "stream": True,
+                   "have": have or []}
+        if version:
+            request["version"] = version
+        body = self.request(SUBMIT, job_id, request).body
         if body.get("state") == "receiving":
             self._upload(job_id, shot, body.get("need") or [], int(body.get("credit", 4)),
                          on_progress or (lambda p: None), cancel_event)

@@ -222,9 +222,11 @@ class PlainReporter(Reporter):
         self.write(plain_line(view))
 
 
-def plain_line(view: View, prefix: str = "") -> str:
+def plain_line(view: View, prefix: str = "", clock: bool = True) -> str:
+    """``14:02:11 [sh010] engine    53.2% eta 4:12 frame 1025`` (``clock``: the time in front)."""
     eta = format_eta(view.eta_s)
-    parts = [time.strftime("%H:%M:%S"), f"{prefix}{view.stage:<8}", f"{view.fraction * 100:5.1f}%"]
+    parts = ([time.strftime("%H:%M:%S")] if clock else []) + [f"{prefix}{view.stage:<8}",
+                                                               f"{view.fraction * 100:5.1f}%"]
     return " ".join(parts + ([eta] if eta else []) + ([view.message] if view.message else []))
 
 
@@ -336,7 +338,8 @@ class BatchReporter:
     """
 
     def __init__(self, names: Sequence[str], mode: str = "auto", lanes: Sequence[Lane] = SUBMIT_LANES,
-                 stream: Optional[TextIO] = None, machine_output: bool = False) -> None:
+                 stream: Optional[TextIO] = None, machine_output: bool = False, clock: bool = True) -> None:
+        """``clock=False`` leaves the time out of plain lines (a log file stamps its own)."""
         out = stream or farm_stream(mode, machine_output)
         self.mode = resolve_mode(mode, out)
         self.stream = out
@@ -345,6 +348,7 @@ class BatchReporter:
         self.lock = threading.Lock()
         self.whole = _REPORTERS[self.mode](out, lanes)
         self._lines: Dict[str, Tuple[str, int]] = {}
+        self.clock = clock
 
     def __call__(self, name: str, p: Progress) -> None:
         with self.lock:
@@ -353,7 +357,7 @@ class BatchReporter:
                 key = (view.stage, int(view.fraction * 10 + 1e-9))
                 if self._lines.get(name) != key:
                     self._lines[name] = key
-                    self.whole.write(plain_line(view, f"[{name}] "))
+                    self.whole.write(plain_line(view, f"[{name}] ", self.clock))
                 return
             self._show_whole(f"{name}: {view.stage}")
 
@@ -369,7 +373,7 @@ class BatchReporter:
         with self.lock:
             self.finished[name] = True
             if self.mode == "plain":
-                self.whole.write(f"{time.strftime('%H:%M:%S')} [{name}] {line}")
+                self.whole.write((time.strftime("%H:%M:%S ") if self.clock else "") + f"[{name}] {line}")
                 return
             self.whole.note(f"[{name}] {line}")
             self._show_whole(f"{name} {line.split(':')[0]}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import ShotError
+from .pathmap import is_windows_absolute
 from .plugins import engine_entry_points
 from .sequences import FrameRange, SequencePattern
 from .shapes import Prompts, Shape
@@ -57,9 +58,15 @@ def _get(data: Dict[str, Any], key: str, kind: Any, default: Any, where: str) ->
 
 
 def _resolve(path: Optional[str], base_dir: Optional[str]) -> Optional[str]:
-    if path is None or base_dir is None or os.path.isabs(path):
+    """``path`` read against ``base_dir`` unless absolute, on this or another OS (``Z:\\``, UNC)."""
+    if path is None or base_dir is None or os.path.isabs(path) or is_windows_absolute(path):
         return path
     return os.path.normpath(os.path.join(base_dir, path))
+
+
+def _resolve_config(config: Optional[str], base_dir: Optional[str]) -> Optional[str]:
+    """An OCIO config file is read against the shot file's folder like other paths; ``ocio://`` URIs stay."""
+    return config if not config or "://" in config else _resolve(config, base_dir)
 
 
 _VIEW = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -415,7 +422,7 @@ class Shot:
             prompts=Prompts.from_dict(data.get("prompts")),
             prompt=_get(data, "prompt", str, "", ""),
             colorspace=_get(data, "colorspace", str, DEFAULT_COLORSPACE, ""),
-            ocio_config=_get(data, "ocio_config", str, None, ""),
+            ocio_config=_resolve_config(_get(data, "ocio_config", str, None, ""), base_dir),
             pixel_aspect=_get(data, "pixel_aspect", float, 1.0, ""),
             view=_get(data, "view", str, "", ""),
             engine=EngineSettings.from_dict(data.get("engine")),

@@ -9,9 +9,10 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from void_nuke.batch import BatchReport, ShotOutcome, load_shot_list, merge_tables, run_batch, shots_from_dict
+from void_nuke.batch import (BatchReport, ShotOutcome, load_shot_list, merge_tables, run_batch, select_shots,
+                              servers_from_env, shots_from_dict)
 from void_nuke.cli import main
-from void_nuke.errors import Cancelled, ImageError, ShotError
+from void_nuke.errors import Cancelled, ImageError, ServerUnreachable, ShotError, VoidError
 from void_nuke.progress import Progress
 from void_nuke.results import RunResult
 from void_nuke.shot import Shot
@@ -223,3 +224,151 @@ def test_cli_batch_runs_good_shots_in_process_and_fails_on_the_broken_one(
         assert [p.name for p in results] == [f"{name}.{f}.exr" for f in range(1001, 1005)]
     assert not list((tmp_path / "renders").glob("v*/sh030.*.exr"))
     assert "[sh010]" in out.err
+
+
+# -- servers that fail, retries, shot selection ----------------------------------------------------
+
+def test_a_server_that_does_not_answer_hello_gets_no_shots() -> None:
+    """Before: a dead server fails fastest, so 'fewest in flight' kept choosing it."""
+    runner = FakeRunner({}, delay=0.01)
+    dropped: List[str] = []
+
+    def probe(server: str) -> None:
+        if server == "tcp://dead":
+            raise ServerUnreachable("no answer from tcp://dead within 1 s")
+
+    report = run_batch([_shot(f"s{i}") for i in range(20)], servers=["tcp://dead", "tcp://a", "tcp://b"], jobs=4,
+                       runner=runner, probe=probe, on_server_down=lambda s, why: dropped.append(s))
+    assert report.exit_code == 0 and len(report.outcomes) == 20
+    assert {c[2] for c in runner.calls} == {"tcp://a", "tcp://b"}
+    assert dropped == ["tcp://dead"] and "no answer" in report.unreachable["tcp://dead"]
+
+
+def test_shots_move_off_a_server_that_stops_answering_and_keep_their_job_id() -> None:
+    calls: List[tuple] = []
+
+    def runner(shot: Shot, job_id: str, server: Optional[str], on_progress: Any, cancel: threading.Event) -> Any:
+        calls.append((shot.name, job_id, server))
+        if server == "tcp://flaky":
+            time.sleep(0.02)
+            raise ServerUnreachable("lost contact with tcp://flaky")
+        return RunResult(job_id, f"/out/{shot.name}/v001", [1])
+
+    report = run_batch([_shot(f"s{i}") for i in range(6)], servers=["tcp://flaky", "tcp://ok"], jobs=2,
+                       runner=runner, probe=lambda s: None)
+    assert [o.status for o in report.outcomes] == ["done"] * 6
+    assert {o.server for o in report.outcomes} == {"tcp://ok"}
+    moved = [o for o in report.outcomes if o.attempts == 2]
+    assert moved  # the shot on the flaky server when it went away ran again elsewhere ...
+    for o in moved:  # ... under its first job id, so it resumes into the same version folder
+        assert [c[1] for c in calls if c[0] == o.shot.name] == [o.job_id, o.job_id]
+    assert list(report.unreachable) == ["tcp://flaky"]
+
+
+def test_no_server_left_fails_the_shots_with_the_reasons() -> None:
+    def probe(server: str) -> None:
+        raise ServerUnreachable(f"could not send to {server} within 1 s")
+
+    report = run_batch([_shot("a"), _shot("b")], servers=["tcp://x", "tcp://y"], runner=FakeRunner({}),
+                       probe=probe)
+    assert [o.status for o in report.outcomes] == ["failed", "failed"]
+    assert "no server left" in report.outcomes[0].error and "tcp://y: could not send" in report.outcomes[0].error
+    assert report.to_dict()["unreachable_servers"].keys() == {"tcp://x", "tcp://y"}
+
+
+def test_retries_resume_the_same_job_and_bad_input_is_not_retried() -> None:
+    seen: Dict[str, List[str]] = {}
+
+    def runner(shot: Shot, job_id: str, server: Optional[str], on_progress: Any, cancel: threading.Event) -> Any:
+        seen.setdefault(shot.name, []).append(job_id)
+        if shot.name == "bad":
+            raise ImageError("plate: 2 frame(s) missing")
+        if shot.name == "flaky" and len(seen["flaky"]) < 3:
+            raise VoidError("the GPU ran out of memory")
+        return RunResult(job_id, "/v", [1])
+
+    report = run_batch([_shot("flaky"), _shot("bad")], runner=runner, retries=2)
+    flaky, bad = report.outcomes
+    assert (flaky.status, flaky.attempts) == ("done", 3) and len(set(seen["flaky"])) == 1
+    assert (bad.status, bad.attempts, len(seen["bad"])) == ("failed", 1, 1)
+    report = run_batch([_shot("flaky")], runner=lambda *a: (_ for _ in ()).throw(VoidError("boom")), retries=1)
+    assert (report.outcomes[0].status, report.outcomes[0].attempts) == ("failed", 2)
+
+
+def test_shot_selection_and_the_server_list_from_the_environment() -> None:
+    shots = [_shot(n) for n in ("a", "b", "c")]
+    assert [s.name for s in select_shots(shots, ["c", "a"])] == ["a", "c"]
+    assert select_shots(shots, []) == shots
+    with pytest.raises(ShotError, match="no shot named z in the list; it has a, b, c"):
+        select_shots(shots, ["z"])
+    assert servers_from_env({"VOID_SERVERS": "tcp://a:5557, tcp://b:5557,"}) == ["tcp://a:5557", "tcp://b:5557"]
+    assert servers_from_env({}) == []
+
+
+def test_a_dealer_without_a_peer_gives_up_instead_of_blocking() -> None:
+    """Before: send_multipart on a DEALER with no peer (server down, CURVE refused) blocked forever."""
+    import socket
+
+    from void_nuke.client import Client
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    errors: List[BaseException] = []
+
+    def send_many() -> None:
+        with Client(f"tcp://127.0.0.1:{port}", timeout=0.5) as client:
+            try:
+                for _ in range(10000):  # past the socket's high-water mark
+                    client.send("HEARTBEAT")
+            except ServerUnreachable as exc:
+                errors.append(exc)
+
+    sender = threading.Thread(target=send_many, daemon=True)
+    sender.start()
+    sender.join(60)
+    assert not sender.is_alive(), "the send blocked"
+    assert errors and "could not send" in str(errors[0])
+
+
+@pytest.mark.server
+def test_a_retried_shot_resumes_its_job_in_the_same_version_folder(tmp_path: Path) -> None:
+    """The first attempt dies after delivering two frames; the retry keeps them and finishes the rest."""
+    from void_nuke.batch import local_runner
+
+    write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1006)
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1006"))
+    shots = load_shot_list(str(tmp_path / "shots.toml"))
+    attempts: List[str] = []
+
+    def dies_once(shot: Shot, job_id: str, server: Optional[str], on_progress: Any, cancel: threading.Event) -> Any:
+        attempts.append(job_id)
+
+        def progress(event: Progress) -> None:
+            if len(attempts) == 1 and event.stage == "engine" and event.frame == 1002:
+                raise VoidError("the worker lost its GPU")  # a transient failure, after frames 1001-1002
+            on_progress(event)
+
+        return local_runner(shot, job_id, server, progress, cancel)
+
+    report = run_batch(shots, runner=dies_once, retries=1)
+    (outcome,) = report.outcomes
+    assert (outcome.status, outcome.attempts) == ("done", 2) and len(set(attempts)) == 1
+    assert [p.name for p in (tmp_path / "renders").iterdir()] == ["v001"]
+    frames = sorted(p.name for p in (tmp_path / "renders" / "v001").glob("sh010.*.exr"))
+    assert frames == [f"sh010.{f}.exr" for f in range(1001, 1007)]
+
+
+@pytest.mark.server
+def test_run_keeps_its_resumable_state_where_the_job_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOID_CACHE_DIR (set by the farm job, on shared storage) holds a task's state under its stable job id."""
+    write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1003)
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1003"))
+    (shot,) = load_shot_list(str(tmp_path / "shots.toml"))
+    shot.save(str(tmp_path / "sh010.toml"))
+    monkeypatch.setenv("VOID_CACHE_DIR", str(tmp_path / "shared-cache"))
+    argv = ["run", "--shot", str(tmp_path / "sh010.toml"), "--job-id", "sh010-v001-1001", "--version", "v001"]
+    assert main(argv) == 0
+    assert [p.name for p in (tmp_path / "shared-cache").rglob("sh010-v001-1001")] == ["sh010-v001-1001"]
+    first = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "renders" / "v001").glob("*.exr")}
+    assert main(argv) == 0  # a retry of the same task: nothing is computed or written again
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "renders" / "v001").glob("*.exr")} == first

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from void_nuke.cli import main
+from void_nuke.farm.plan import FarmError
 from void_nuke.farm.submitter import submit_shots
 from void_nuke.shot import Shot
 
@@ -67,3 +70,57 @@ def test_per_shot_jobs_without_gpu(tmp_path: Path, home: Path) -> None:
     assert list(layers) == ["sh020_prepare", "sh020_render", "sh020_publish"]
     assert root.findtext("shot") == "sh020"
     assert layers["sh020_render"].find("gpus") is None and layers["sh020_render"].find("tags") is None
+
+
+def test_names_are_conformed_as_cuebot_does_and_collisions_reported(tmp_path: Path, home: Path) -> None:
+    out = tmp_path / "cue"
+    shots = [Shot.from_dict({"name": "SH-010", "plate": str(tmp_path / "p.####.exr"), "frames": "1-4",
+                             "remove": str(tmp_path / "m.####.exr"), "output": str(tmp_path / "out")})]
+    submit_shots(shots, "opencue", str(out), version="v001", per_shot=True, name="Void-Job")
+    layers, root = _layers(out / "Void-Job-SH-010.xml")
+    assert list(layers) == ["sh_010_prepare", "sh_010_render", "sh_010_publish"]
+    assert root.find("job").get("name") == "void_job_sh_010" and root.findtext("shot") == "sh_010"
+    assert ("sh_010_render", "sh_010_prepare", "LAYER_ON_LAYER") in [
+        (d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.iter("depend")]
+    twins = shots + [shots[0].with_changes(name="sh_010")]
+    with pytest.raises(FarmError, match=r"same layers: SH-010/sh_010 \(as sh_010\)"):
+        submit_shots(twins, "opencue", str(tmp_path / "cue2"), version="v001")
+    short = [shots[0].with_changes(name="a")]
+    with pytest.raises(FarmError, match="at least 3 characters; 'a' is too short"):
+        submit_shots(short, "opencue", str(tmp_path / "cue3"), version="v001", per_shot=True)
+    assert not (tmp_path / "cue2").exists() and not (tmp_path / "cue3" / "shots").exists()
+
+
+def test_environment_os_and_suspended_launch(tmp_path: Path, home: Path) -> None:
+    out = tmp_path / "cue"
+    submit_shots(_shots(tmp_path), "opencue", str(out), version="v001", suspended=True, memory_mode="fp8",
+                 model_dir="/opt/void/model", cache_dir="/shows/cache")
+    layers, root = _layers(out / "void.xml")
+    job = root.find("job")
+    assert (job.findtext("paused"), job.findtext("os")) == ("True", "Linux")
+    env = {k.get("name"): k.text for k in job.find("env")}
+    assert env == {"VOID_CACHE_DIR": "/shows/cache", "VOID_MEMORY_MODE": "fp8", "VOID_MODEL_DIR": "/opt/void/model"}
+    assert layers["sh020_render"].findtext("gpu_memory") == "32g"  # sized for the fp8 memory mode
+
+
+def test_the_submit_helper_launches_through_pycue_and_reports_an_unreachable_cuebot(
+        tmp_path: Path, home: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything up to the Cuebot itself: the spec is read and handed to pycue's launchSpecAndWait, which
+    connects to CUEBOT_HOSTS, where nothing listens; the failure says so, and nothing is marked launched."""
+    opencue = pytest.importorskip("opencue")
+    out = tmp_path / "cue"
+    submit_shots(_shots(tmp_path), "opencue", str(out), version="v001")
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("CUEBOT_HOSTS", f"127.0.0.1:{port}")
+    monkeypatch.setattr(opencue.Cuebot, "Timeout", 2000)
+    opencue.Cuebot.closeChannel()  # connect afresh, from CUEBOT_HOSTS
+    assert main(["farm", "opencue-submit", str(out / "void.xml")]) == 3
+    err = capsys.readouterr().err
+    assert f"could not launch {out / 'void.xml'} on OpenCue (127.0.0.1:{port})" in err and "CUEBOT_HOSTS" in err
+    assert not (out / "void.xml.submitted").exists()
+    (out / "void.xml.submitted").write_text("batch-void\n")
+    assert main(["farm", "opencue-submit", str(out / "void.xml"), "--cuebot", f"127.0.0.1:{port}"]) == 0
+    assert "already launched" in capsys.readouterr().out
+    assert "farm opencue-submit void.xml" in (out / "submit.sh").read_text()

@@ -1,13 +1,15 @@
 """Segments, version claims and farm options shared by every farm writer."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from void_nuke.farm.plan import (MAX_SEGMENT_FRAMES, FarmError, FarmOptions, Segment, plan_segments,
-                                 plan_shots)
-from void_nuke.pathmap import PathMap, PathMapError
+from void_nuke.cli import main
+from void_nuke.farm.plan import (MAX_SEGMENT_FRAMES, FarmError, FarmOptions, Segment, claimed_on_farm,
+                                 plan_segments, plan_shots)
+from void_nuke.pathmap import PathMap
 from void_nuke.sequences import FrameRange
 from void_nuke.shot import Shot
 
@@ -70,14 +72,48 @@ def test_versions_are_claimed_per_shot_and_never_shared(tmp_path: Path) -> None:
     assert not (tmp_path / "renders" / "v007").exists()  # the prepare task makes it
 
 
-def test_farm_paths_are_mapped_and_unmapped_windows_paths_refused() -> None:
+def test_farm_paths_are_mapped_and_windows_paths_the_rules_miss_refused() -> None:
     shot = Shot.from_dict({"name": "w", "plate": "Z:\\shows\\w\\plate.####.exr", "frames": "1-4",
-                           "remove": "Z:\\shows\\w\\m.####.exr", "output": "Z:\\shows\\w\\out"})
-    (fs,) = plan_shots([shot], FarmOptions(version="v001", path_map=PathMap([("Z:\\shows", "/mnt/shows")])))
+                           "remove": "Y:\\mattes\\m.####.exr", "output": "Z:\\shows\\w\\out"})
+    rules = PathMap([("Z:\\shows", "/mnt/shows"), ("Y:\\mattes", "/mnt/mattes")])
+    (fs,) = plan_shots([shot], FarmOptions(version="v001", path_map=rules))
     assert fs.shot.plate == "/mnt/shows/w/plate.####.exr"
     assert fs.shot.output.directory == "/mnt/shows/w/out"
-    with pytest.raises(PathMapError, match="no path-mapping rule"):
-        plan_shots([shot], FarmOptions(version="v001"))
+    with pytest.raises(FarmError, match=r"no path-mapping rule covers 'Y:\\\\mattes.*linux workers"):
+        plan_shots([shot], FarmOptions(version="v001", path_map=PathMap([("Z:\\shows", "/mnt/shows")])))
+    # Windows workers can open it; without rules the farm maps the paths when a task runs
+    (fs,) = plan_shots([shot], FarmOptions(version="v001", os_family="windows",
+                                           path_map=PathMap([("Z:\\shows", "W:\\shows")])))
+    assert fs.shot.remove[0].pattern == "Y:\\mattes\\m.####.exr"
+    (fs,) = plan_shots([shot], FarmOptions(version="v001"))
+    assert fs.shot.plate == "Z:\\shows\\w\\plate.####.exr"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a Windows output folder is this host's own there")
+def test_a_version_is_claimed_where_this_machine_sees_the_output_never_literally(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Windows output folder read on Linux: claimed under the rules' mount, or refused; never a
+    folder named 'Z:\\shows\\...' in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "list.toml").write_text(
+        "[[shots]]\nname = 'sh010'\nplate = 'Z:\\shows\\abc\\sh010\\plate.####.exr'\nframes = '1-4'\n"
+        "remove = 'Z:\\shows\\abc\\sh010\\m.####.exr'\noutput = 'Z:\\shows\\abc\\sh010\\renders'\n")
+    (tmp_path / "rules.toml").write_text(f"[[rules]]\nsource = 'Z:\\shows'\ndestination = '{tmp_path}/mnt'\n")
+    assert main(["farm", "deadline", "list.toml", "-o", "jobs", "--path-map", "rules.toml"]) == 0
+    assert (tmp_path / "mnt" / "abc" / "sh010" / "renders" / "v001").is_dir()
+    assert main(["farm", "deadline", "list.toml", "-o", "jobs2"]) != 0
+    assert main(["farm", "deadline", "list.toml", "-o", "jobs3", "--dry-run"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs", "jobs3", "list.toml", "mnt", "rules.toml"]
+
+
+def test_dry_run_leaves_the_output_alone_and_prepare_claims_on_the_farm(tmp_path: Path) -> None:
+    shots = [_shot("a", "1-4", "classic", str(tmp_path / "renders"))]
+    (fs,) = plan_shots(shots, FarmOptions(dry_run=True))
+    assert fs.version.startswith("next-") and claimed_on_farm(fs.version)
+    assert fs.job_id_prefix == f"a-{fs.version}"
+    assert not (tmp_path / "renders").exists()
+    (again,) = plan_shots(shots, FarmOptions(dry_run=True))
+    assert again.version != fs.version  # each submission claims its own folder on the farm
 
 
 def test_bad_options_and_shots_are_refused(tmp_path: Path) -> None:

@@ -115,3 +115,33 @@ def test_cli_farm_writes_each_kind(tiny_shots: Path, tmp_path: Path, capsys: pyt
     shot_name.write_text(tiny_shots.read_text().replace('name = "sh020"', 'name = "sh 020"'))
     assert main(["farm", "openjd", str(shot_name), "-o", str(tmp_path / "bad")]) == 2
     assert "cannot name farm tasks" in capsys.readouterr().err
+
+
+def test_a_version_claimed_on_the_farm_is_found_by_every_later_task(tmp_path: Path) -> None:
+    """--dry-run writes next-<token>: Prepare claims the next free folder, a retry and Publish find it."""
+    shot = _tiny(tmp_path)
+    (tmp_path / "renders" / "v001").mkdir(parents=True)  # an earlier delivery, never reused
+    with pytest.raises(VoidError, match="its Prepare task claims one"):
+        publish_shot(shot, "next-0badc0de")
+    report = prepare_shot(shot, "next-0badc0de")
+    assert report.version_dir == str(tmp_path / "renders" / "v002")
+    assert prepare_shot(shot, "next-0badc0de").version_dir == report.version_dir
+    assert prepare_shot(shot, "next-12345678").version_dir == str(tmp_path / "renders" / "v003")
+    for frame in range(FIRST, LAST + 1):
+        (tmp_path / "renders" / "v002" / shot.result_name(frame)).write_bytes(b"exr")
+    manifest = json.loads(Path(publish_shot(shot, "next-0badc0de")).read_text())
+    assert manifest["version"] == "v002"
+
+
+def test_task_commands_map_the_shot_for_this_machine(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The shot file keeps the submitting machine's paths; the session's rules relocate them."""
+    shot = _tiny(tmp_path).with_paths(lambda p: p.replace(str(tmp_path), "/studio/show"))
+    shot.save(str(tmp_path / "sh010.toml"))
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"version": "pathmapping-1.0", "path_mapping_rules": [
+        {"source_path_format": "POSIX", "source_path": "/studio/show", "destination_path": str(tmp_path)}]}))
+    argv = ["farm", "prepare", "--shot", str(tmp_path / "sh010.toml"), "--version", "v001"]
+    assert main(argv) == 2
+    assert "/studio/show/plates/sh010.####.exr" in capsys.readouterr().err
+    assert main(argv + ["--path-mapping-rules", f"file://{rules}"]) == 0
+    assert (tmp_path / "renders" / "v001").is_dir()

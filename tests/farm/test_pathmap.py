@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from void_nuke.pathmap import PathMap, PathMapError, PathRule, load_path_map, path_format
+from void_nuke.pathmap import (PathMap, PathMapError, PathRule, is_foreign, load_path_map, load_rules,
+                               localise_shot, path_format)
 from void_nuke.shot import Shot
 
 
@@ -127,3 +129,108 @@ def test_shot_paths_go_through_the_map() -> None:
     assert mapped.plate == "/mnt/shows/sh010/plate.####.exr"
     assert mapped.remove[0].pattern == "/mnt/shows/sh010/remove.####.exr"
     assert mapped.output.directory == "/mnt/shows/sh010/out"
+
+
+# -- against OpenJD's own rule --------------------------------------------------------------------
+
+_SOURCES = [("WINDOWS", "Z:\\shows"), ("WINDOWS", "z:/Shows/"), ("WINDOWS", "Z:\\"), ("WINDOWS", "\\\\nas\\vfx"),
+            ("WINDOWS", "\\\\NAS\\VFX\\plates"), ("WINDOWS", "Z:\\kit"), ("POSIX", "/mnt/shows"),
+            ("POSIX", "/mnt/shows/"), ("POSIX", "/")]
+_PATHS = ["Z:\\shows\\abc\\a.####.exr", "z:/SHOWS/abc/", "Z:\\showsX\\a.exr", "Z:\\shows", "Z:\\shows\\",
+          "Z:/shows\\mixed/seps\\a.exr", "Z:\\shows\\..\\other\\a.exr", "\\\\nas\\vfx\\sh010\\a.exr",
+          "\\\\Nas\\Vfx\\plates\\a.exr", "\\\\nas\\vfxx\\a.exr", "Z:\\\u212ait\\a.exr", "Z:\\KIT\\a.exr",
+          "/mnt/shows/a/b.exr", "/mnt/shows/a/", "/mnt/showsx/a", "/mnt/Shows/a", "/mnt/shows", "relative/a.exr",
+          "Y:\\shows\\a.exr"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="compares with OpenJD's rule on a POSIX host")
+@pytest.mark.parametrize("fmt,source", _SOURCES)
+def test_rules_agree_with_openjd_sessions(fmt: str, source: str) -> None:
+    """Drive letters, UNC shares, case, ASCII-only case folding, trailing slashes, '..': same result."""
+    sessions = pytest.importorskip("openjd.sessions")
+    theirs = sessions.PathMappingRule.from_dict(
+        {"source_path_format": fmt, "source_path": source, "destination_path": "/dest/root"})
+    ours = PathRule(source, "/dest/root", fmt)
+    for path in _PATHS:
+        matched, mapped = theirs.apply(path=path)
+        assert ours.apply(path) == (mapped if matched else None), (source, path)
+
+
+def test_a_bare_drive_source_means_the_drive_root() -> None:
+    """Documented difference: OpenJD reads 'Z:' as drive-relative and matches nothing under Z:\\."""
+    assert PathRule("Z:", "/mnt/z").apply("Z:\\shows\\a.exr") == "/mnt/z/shows/a.exr"
+    assert PathRule("Z:", "/mnt/z").to_openjd()["source_path"] == "Z:\\"
+
+
+def test_results_take_the_destination_separators() -> None:
+    """Documented difference: the submitting machine maps for another OS, so the destination's
+    separators win (OpenJD maps on the worker, where both are the host's)."""
+    assert PathMap([("/mnt/x", "Y:\\x")]).map("/mnt/x/a/b.exr") == "Y:\\x\\a\\b.exr"
+    assert PathMap([("/mnt/x", "Y:\\x")]).map("/mnt/x/a/") == "Y:\\x\\a\\"
+
+
+# -- Windows paths read on another OS -------------------------------------------------------------
+
+def test_windows_paths_in_a_shot_list_are_not_joined_to_its_folder(tmp_path: Path) -> None:
+    from void_nuke.batch import load_shot_list
+    (tmp_path / "list.toml").write_text(
+        "[[shots]]\nname = 'sh010'\nplate = 'Z:\\shows\\abc\\sh010\\plate.####.exr'\nframes = '1-4'\n"
+        "remove = '\\\\nas\\mattes\\sh010.####.exr'\noutput = 'Z:\\shows\\abc\\sh010\\renders'\n")
+    (shot,) = load_shot_list(str(tmp_path / "list.toml"))
+    assert shot.plate == "Z:\\shows\\abc\\sh010\\plate.####.exr"
+    assert shot.remove[0].pattern == "\\\\nas\\mattes\\sh010.####.exr"
+    assert shot.output.directory == "Z:\\shows\\abc\\sh010\\renders"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows paths are this host's own there")
+def test_localise_maps_or_refuses_foreign_paths(tmp_path: Path) -> None:
+    shot = Shot.from_dict({"name": "w", "plate": "Z:\\shows\\w\\plate.####.exr", "frames": "1-4",
+                           "remove": "\\\\nas\\mattes\\w.####.exr", "output": "Z:\\shows\\w\\out",
+                           "ocio_config": "Z:\\shows\\config.ocio"})
+    rules = PathMap([("Z:\\shows", "/mnt/shows"), ("\\\\nas\\mattes", "/mnt/mattes")])
+    local = localise_shot(shot, rules)
+    assert (local.plate, local.remove[0].pattern, local.output.directory, local.ocio_config) == (
+        "/mnt/shows/w/plate.####.exr", "/mnt/mattes/w.####.exr", "/mnt/shows/w/out", "/mnt/shows/config.ocio")
+    with pytest.raises(PathMapError, match=r"remove/0 '\\\\\\\\nas\\\\mattes\\\\w.####.exr' is a path for another"):
+        localise_shot(shot, PathMap([("Z:\\shows", "/mnt/shows")]))
+    with pytest.raises(PathMapError, match="--path-mapping-rules"):
+        localise_shot(shot, PathMap())
+    assert is_foreign("Z:\\a") and is_foreign("\\\\nas\\a") and not is_foreign("/mnt/a")
+    assert is_foreign("/mnt/a", windows_host=True) and not is_foreign("Z:\\a", windows_host=True)
+
+
+def test_render_time_rules_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = {"version": "pathmapping-1.0", "path_mapping_rules": [
+        {"source_path_format": "POSIX", "source_path": "/studio", "destination_path": "/farm"}]}
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(doc))
+    assert load_rules(str(path)).map("/studio/a") == "/farm/a"
+    assert load_rules(f"file://{path}").map("/studio/a") == "/farm/a"
+    assert load_rules(json.dumps(doc)).map("/studio/a") == "/farm/a"
+    (tmp_path / "empty.json").write_text("{}")  # what an OpenJD session without rules writes
+    assert not load_rules(f"file://{tmp_path / 'empty.json'}")
+    monkeypatch.setenv("VOID_PATH_MAPPING_RULES", str(path))
+    assert load_rules(None).map("/studio/a") == "/farm/a"
+    assert not load_rules("")  # an explicit empty value wins over the environment
+    with pytest.raises(PathMapError, match="not valid JSON"):
+        load_rules("{oops")
+
+
+def test_deadline_mapped_paths_come_from_deadlinecommand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for deadlinecommand, answering -CheckPathMappingForMultiplePaths as the Deadline 10
+    manual documents it (one mapped path per line, unmatched paths unchanged)."""
+    fake = tmp_path / "bin" / "deadlinecommand"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n[ \"$1\" = -CheckPathMappingForMultiplePaths ] || exit 2\nshift\n"
+                    "for p in \"$@\"; do printf '%s\\n' \"$p\" | sed 's#^Z:\\\\shows#/mnt/shows#; s#\\\\#/#g'; done\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("DEADLINE_PATH", str(fake.parent))
+    rules = load_rules("deadline")
+    assert rules.map_all(["Z:\\shows\\a b\\p.####.exr", "/other/x"]) == ["/mnt/shows/a b/p.####.exr", "/other/x"]
+    shot = Shot.from_dict({"name": "w", "plate": "Z:\\shows\\w\\plate.####.exr", "frames": "1-4",
+                           "remove": "Z:\\shows\\w\\m.####.exr", "output": "Z:\\shows\\w\\out"})
+    assert localise_shot(shot, rules).output.directory == "/mnt/shows/w/out"
+    monkeypatch.setenv("DEADLINE_PATH", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(PathMapError, match="cannot ask Deadline"):
+        load_rules("deadline").map_all(["Z:\\a"])

@@ -127,3 +127,29 @@ def test_letterbox_padding_mirrors_picture_and_mask():
     assert mask.shape == (32, 48)
     assert np.array_equal(mask[y0 - 1], mask[y0])  # symmetric padding repeats the edge row outward
     assert mask[:y0].max() == 1.0  # the object's mirror image above the crop is marked for removal too
+
+
+def test_anamorphic_roi_is_at_the_model_aspect_on_screen():
+    """A 2:1 anamorphic plate: the crop holds half the pixels across, so the stretched model frame
+    shows the picture unsqueezed (a circle on screen stays a circle for the model)."""
+    plate, size, edit = (2160, 2048), (384, 672), (900, 900, 1000, 1100)
+    square = roi_box(edit, plate, size, margin=0.5)
+    box = roi_box(edit, plate, size, margin=0.5, pixel_aspect=2.0)
+    x0, y0, x1, y1 = box
+    assert x0 <= edit[0] and y0 <= edit[1] and edit[2] <= x1 and edit[3] <= y1
+    assert (x1 - x0) * 2.0 / (y1 - y0) == pytest.approx(size[1] / size[0], rel=0.01)
+    assert (square[2] - square[0]) / (square[3] - square[1]) == pytest.approx(size[1] / size[0], rel=0.01)
+    # a disc drawn round on screen (an ellipse twice as tall as wide in pixels) is round in the model frame
+    h, w = y1 - y0, x1 - x0
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    disc = (((xx - w / 2) * 2.0) ** 2 + (yy - h / 2) ** 2 < (h / 4) ** 2).astype(np.float32)
+    model = choose_framing("roi", edit, plate, size, 0.5, pixel_aspect=2.0).video_to_model(
+        np.repeat(disc[None, :, :, None], 3, -1))[0, :, :, 0]
+    rows, cols = np.flatnonzero(model.max(1) > 0.5), np.flatnonzero(model.max(0) > 0.5)
+    assert (cols[-1] - cols[0]) / (rows[-1] - rows[0]) == pytest.approx(1.0, abs=0.05)
+
+
+def test_anamorphic_letterbox_keeps_the_display_aspect():
+    framing = fit_box((0, 0, 1024, 858), (384, 672), "letterbox", pixel_aspect=2.0)  # 2.39:1 on screen
+    x0, y0, x1, y1 = framing.inner
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(2048 / 858, rel=0.01)

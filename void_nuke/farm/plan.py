@@ -25,8 +25,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..engine_settings import MEMORY_MODES
 from ..errors import ShotError, VoidError
-from ..pathmap import PathMap
+from ..pathmap import PathMap, is_foreign, path_format
 from ..sequences import FrameRange
 from ..shot import Shot
 from ..versions import claim_version
@@ -36,7 +37,13 @@ MAX_SEGMENT_FRAMES = 197
 SEGMENT_OVERLAP = 16
 """Frames two neighbouring engine segments share for their cross-fade."""
 TASKS_PER_SHOT = ("auto", "1", "segments")
+OS_FAMILIES = ("linux", "windows", "any")
+GPU_MEMORY_GB = {"full": 40, "fp8": 32, "model_offload": 24, "group_offload": 16, "sequential_offload": 16}
+"""GPU memory a render task asks for in each memory mode, in GB. Estimates for 197 frames at 384x672
+(the reference asks for 40 GB+ in full; the bf16 models alone are about 21 GB) until the GPU benchmark
+(bench/bench_void_gpu.py) measures them; ``--gpu-memory`` overrides."""
 _VERSION = re.compile(r"^v\d{3,}$")
+_CLAIM_ON_FARM = re.compile(r"^next-[0-9a-f]{8}$")
 
 
 class FarmError(VoidError):
@@ -46,10 +53,24 @@ class FarmError(VoidError):
 
 
 def check_version(version: str) -> str:
-    """A version folder name: ``v`` and at least three digits."""
-    if not _VERSION.match(version):
-        raise FarmError(f"version {version!r} must look like v001")
+    """A version: a folder name (``v`` and at least three digits) or ``next-<8 hex>``.
+
+    ``next-<token>`` means "the next free version folder, claimed by this job's Prepare
+    task": what ``--dry-run`` writes, since it leaves the output storage alone.
+    """
+    if not (_VERSION.match(version) or _CLAIM_ON_FARM.match(version)):
+        raise FarmError(f"version {version!r} must look like v001 (or next-<8 hex digits>, claimed on the farm)")
     return version
+
+
+def claimed_on_farm(version: str) -> bool:
+    """True for ``next-<token>`` versions, whose folder the Prepare task claims."""
+    return bool(_CLAIM_ON_FARM.match(version))
+
+
+def version_owner(shot_name: str, version: str) -> str:
+    """Who owns a version folder claimed on the farm: the shot and the job's token."""
+    return f"{shot_name}-{version}"
 
 
 @dataclass(frozen=True)
@@ -118,8 +139,26 @@ class FarmOptions:
     """OpenCue show."""
     user: str = ""
     """OpenCue user; the submitting user when empty."""
-    gpu_memory_gb: int = 40
-    """GPU memory a render task asks for where the farm can express it (OpenCue)."""
+    gpu_memory_gb: Optional[int] = None
+    """GPU memory a render task asks for; by default the memory mode's (``GPU_MEMORY_GB``)."""
+    dry_run: bool = False
+    """Write the job without touching the output storage; each Prepare task claims its version."""
+    model_dir: str = ""
+    """The VOID model folder as the workers see it; empty: the workers' own ``VOID_MODEL_DIR``."""
+    memory_mode: str = ""
+    """The workers' GPU memory mode; empty: their own ``VOID_MEMORY_MODE`` (sized for ``full``)."""
+    cache_dir: str = ""
+    """Shared folder for resumable job state (``VOID_CACHE_DIR`` on the workers), so a retried task
+    continues where another worker stopped; empty: the workers' own."""
+    os_family: str = "linux"
+    """Operating system of the workers: ``linux``, ``windows`` or ``any``."""
+    suspended: bool = False
+    """Submit the jobs suspended (paused): nothing starts until someone resumes them."""
+    cpu_group: str = ""
+    """Deadline group for the prepare and publish jobs (CPU machines)."""
+    worker_server: bool = True
+    """OpenJD: render tasks share one void-server per worker (one model load) instead of each
+    loading the engine in its own process."""
 
     def __post_init__(self) -> None:
         if self.tasks_per_shot not in TASKS_PER_SHOT:
@@ -133,6 +172,23 @@ class FarmOptions:
             raise FarmError(f"priority must be 0-100, got {self.priority}")
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", self.name):
             raise FarmError(f"job name {self.name!r} may hold letters, digits, '.', '_' and '-' only")
+        if self.memory_mode and self.memory_mode not in MEMORY_MODES:
+            raise FarmError(f"memory mode {self.memory_mode!r} is not one of {', '.join(MEMORY_MODES)}")
+        if self.os_family not in OS_FAMILIES:
+            raise FarmError(f"worker OS {self.os_family!r} must be one of {', '.join(OS_FAMILIES)}")
+        if self.gpu_memory_gb is not None and self.gpu_memory_gb < 1:
+            raise FarmError(f"GPU memory must be at least 1 GB, got {self.gpu_memory_gb}")
+
+    @property
+    def render_gpu_memory_gb(self) -> int:
+        """GPU memory a render task needs: given, or the memory mode's figure."""
+        return self.gpu_memory_gb or GPU_MEMORY_GB[self.memory_mode or "full"]
+
+    def worker_environment(self) -> Dict[str, str]:
+        """Environment variables every task gets (only the settings the job names)."""
+        env = {"VOID_MODEL_DIR": self.model_dir, "VOID_MEMORY_MODE": self.memory_mode,
+               "VOID_CACHE_DIR": self.cache_dir}
+        return {k: v for k, v in env.items() if v}
 
 
 @dataclass(frozen=True)
@@ -143,6 +199,13 @@ class FarmShot:
     """The shot with the farm's paths, its handles folded into its frame range."""
     version: str
     segments: Tuple[Segment, ...]
+    submitted: Optional[Shot] = None
+    """The shot with the submitting machine's own paths (what job attachments upload)."""
+
+    @property
+    def local(self) -> Shot:
+        """The shot as the submitting machine sees it, handles folded like ``shot``'s."""
+        return self.submitted or self.shot
 
     @property
     def name(self) -> str:
@@ -198,10 +261,26 @@ def tasks_mode(shot: Shot, options: FarmOptions) -> str:
     return "1" if shot.engine.name == "void" else "segments"
 
 
-def farm_shot_view(shot: Shot, path_map: PathMap) -> Shot:
-    """The shot as a farm task reads it: mapped paths, handles folded into the range."""
-    mapped = shot.with_paths(lambda p: path_map.map(p, strict=True))
-    return mapped.with_changes(frames=shot.process_frames, handles=(0, 0))
+def farm_shot_view(shot: Shot, path_map: PathMap, os_family: str = "linux") -> Shot:
+    """The shot as a farm task reads it: mapped paths, handles folded into the range.
+
+    Without rules the paths stay as written: the farm maps them when a task runs
+    (OpenJD's session rules, Deadline's Mapped Paths, ``VOID_PATH_MAPPING_RULES``).
+    With rules, a path they leave in the wrong format for the workers' OS is refused
+    now rather than on the farm.
+    """
+    if path_map:
+        shot = shot.with_paths(lambda p: _mapped_for(p, path_map, os_family))
+    return shot.with_changes(frames=shot.process_frames, handles=(0, 0))
+
+
+def _mapped_for(path: str, path_map: PathMap, os_family: str) -> str:
+    mapped = path_map.map(path)
+    wanted = {"linux": "POSIX", "windows": "WINDOWS"}.get(os_family)
+    if wanted and mapped and "://" not in mapped and path_format(mapped) != wanted:
+        raise FarmError(f"no path-mapping rule covers {path!r}, and {os_family} workers cannot open it; add "
+                        "a rule mapping its drive, share or folder to the farm's mount (--path-map rules.toml)")
+    return mapped
 
 
 def plan_shots(shots: Sequence[Shot], options: FarmOptions) -> List[FarmShot]:
@@ -209,7 +288,8 @@ def plan_shots(shots: Sequence[Shot], options: FarmOptions) -> List[FarmShot]:
 
     Without a fixed ``options.version``, the next free version folder of each
     shot's output directory is claimed now (as the submitting machine sees it),
-    so two submissions never deliver into the same folder.
+    so two submissions never deliver into the same folder. With ``dry_run`` no
+    folder is touched: each shot's Prepare task claims the next free one.
     """
     if not shots:
         raise FarmError("no shots to submit")
@@ -221,24 +301,33 @@ def plan_shots(shots: Sequence[Shot], options: FarmOptions) -> List[FarmShot]:
     token = uuid.uuid4().hex[:8]
     planned = []
     for shot in shots:
-        view = farm_shot_view(shot, options.path_map)
+        view = farm_shot_view(shot, options.path_map, options.os_family)
         if tasks_mode(shot, options) == "1":
             segments = [Segment(view.frames.first, view.frames.last)]
         else:
             segments = plan_segments(view.frames, options.segment_frames)
-        planned.append(FarmShot(view, _version_for(shot, options, f"{shot.name}-farm-{token}"),
-                                tuple(segments)))
+        local = shot.with_changes(frames=shot.process_frames, handles=(0, 0))
+        planned.append(FarmShot(view, _version_for(shot, view, options, token), tuple(segments), local))
     return planned
 
 
-def _version_for(shot: Shot, options: FarmOptions, owner: str) -> str:
+def _version_for(shot: Shot, view: Shot, options: FarmOptions, token: str) -> str:
     if options.version:
         return options.version
+    if options.dry_run:
+        return f"next-{token}"
+    # Claim where this machine sees the output: as written, or as the rules map it. A path for
+    # another OS would be created literally (a folder named 'Z:\shows\...'), so it is refused.
+    out = next((d for d in (shot.output.directory, view.output.directory) if not is_foreign(d)), None)
+    if out is None:
+        raise FarmError(f"{shot.name}: cannot claim a version folder in {shot.output.directory}, a path for "
+                        "another operating system; write the job with --dry-run (its Prepare task claims the "
+                        "version on the farm) or name one with --version vNNN")
     try:
-        return os.path.basename(claim_version(shot.output.directory, owner))
+        return os.path.basename(claim_version(out, f"{shot.name}-farm-{token}"))
     except OSError as exc:
-        raise FarmError(f"{shot.name}: cannot claim a version folder in {shot.output.directory} "
-                        f"({exc.strerror or exc}); pass --version vNNN to let the farm create it") from None
+        raise FarmError(f"{shot.name}: cannot claim a version folder in {out} ({exc.strerror or exc}); "
+                        "write the job with --dry-run or --version vNNN to let the farm create it") from None
 
 
 def write_shot_files(farm_shots: Sequence[FarmShot], shots_dir: str) -> Dict[str, str]:

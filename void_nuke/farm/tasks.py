@@ -21,8 +21,8 @@ from ..atomic import atomic_write_bytes
 from ..errors import VoidError
 from ..preflight import check_inputs
 from ..shot import Shot
-from ..versions import OWNER_FILE
-from .plan import check_version, result_pattern
+from ..versions import OWNER_FILE, claim_version, find_job_version
+from .plan import check_version, claimed_on_farm, result_pattern, version_owner
 
 MANIFEST_SUFFIX = ".publish.json"
 
@@ -41,19 +41,35 @@ def _shown(frames: List[int]) -> str:
 
 
 def version_dir(shot: Shot, version: str) -> str:
-    return os.path.join(shot.output.directory, version)
+    """The folder ``version`` names: ``OUT/vNNN``, or the one this job's Prepare claimed (``next-...``)."""
+    if not claimed_on_farm(check_version(version)):
+        return os.path.join(shot.output.directory, version)
+    found = find_job_version(shot.output.directory, version_owner(shot.name, version))
+    if found is None:
+        raise VoidError(f"{shot.name}: no version folder in {shot.output.directory} was claimed for {version}; "
+                        "its Prepare task claims one: run or retry it first", code="no_version")
+    return found
 
 
 def ensure_version(shot: Shot, version: str) -> str:
-    """Make ``OUT/<version>`` if the submission did not claim it already."""
-    path = version_dir(shot, check_version(version))
+    """Make the version folder if the submission did not claim it already.
+
+    A ``next-...`` version claims the next free folder now, for this job alone;
+    a retried Prepare finds the folder it claimed before.
+    """
+    out = shot.output.directory
     try:
-        os.makedirs(shot.output.directory, exist_ok=True)
+        if claimed_on_farm(check_version(version)):
+            return claim_version(out, version_owner(shot.name, version))
+        path = os.path.join(out, version)
+        if os.path.isdir(path):
+            return path
+        os.makedirs(out, exist_ok=True)
         os.mkdir(path)
-    except FileExistsError:
-        return path
+    except FileExistsError:  # another task of the shot made it first
+        return os.path.join(out, version)
     except OSError as exc:
-        raise VoidError(f"cannot create the version folder {path}: {exc.strerror or exc}; check that the "
+        raise VoidError(f"cannot create a version folder in {out}: {exc.strerror or exc}; check that the "
                         "output folder is mounted and writable on this machine") from None
     atomic_write_bytes(os.path.join(path, OWNER_FILE), f"{shot.name}-farm".encode("utf-8"))
     return path
@@ -90,16 +106,13 @@ def delivered_frames(shot: Shot, folder: str) -> List[int]:
     return [f for f in shot.process_frames if os.path.isfile(os.path.join(folder, shot.result_name(f)))]
 
 
-def manifest_path(shot: Shot, version: str) -> str:
-    return os.path.join(version_dir(shot, version), shot.output_name + MANIFEST_SUFFIX)
-
-
 def publish_shot(shot: Shot, version: str) -> str:
     """Check that every frame is delivered, then write the version's manifest; return its path.
 
     Publishing again a complete version leaves the first manifest in place.
     """
-    path = version_dir(shot, check_version(version))
+    path = version_dir(shot, version)
+    version = os.path.basename(path)
     frames = list(shot.process_frames)
     delivered = set(delivered_frames(shot, path))
     missing = [f for f in frames if f not in delivered]
@@ -107,7 +120,7 @@ def publish_shot(shot: Shot, version: str) -> str:
         raise VoidError(f"{shot.name} {version}: {len(missing)} of {len(frames)} frame(s) not delivered to "
                         f"{path}: {_shown(missing)}. Re-run the failed render tasks, then publish again.",
                         code="incomplete", detail={"missing": missing})
-    target = manifest_path(shot, version)
+    target = os.path.join(path, shot.output_name + MANIFEST_SUFFIX)
     if os.path.isfile(target):
         return target
     manifest: Dict[str, Any] = {

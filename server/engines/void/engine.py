@@ -272,7 +272,7 @@ class VoidEngine(Engine):
         if edit is None:
             return SegmentResult(None, {})
         framing = choose_framing(job.shot.engine.roi, edit, (job.spec.height, job.spec.width), options.size,
-                                 options.roi_margin, options.fit)
+                                 options.roi_margin, options.fit, job.shot.pixel_aspect)
         video, mask = [], []
         for i, position in enumerate(segment.samples):
             frame = job.frames[position]

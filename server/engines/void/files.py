@@ -40,17 +40,18 @@ def missing_checkpoint(settings: Dict[str, Any], pass_number: int) -> str:
     """What to tell a user whose Pass ``pass_number`` checkpoint is nowhere to be found."""
     candidates = checkpoint_candidates(settings, pass_number)
     if len(candidates) == 1:
-        return f"no Pass {pass_number} checkpoint at {candidates[0]}: check --pass{pass_number}"
+        return (f"no Pass {pass_number} checkpoint at {candidates[0]}: check --pass{pass_number} "
+                f"(or VOID_PASS{pass_number})")
     return (f"no Pass {pass_number} checkpoint: looked for {CHECKPOINT_NAMES[pass_number]} inside the model "
             f"folder ({candidates[0]}) and beside it ({candidates[1]}); put it in one of those places or give "
-            f"--pass{pass_number} PATH")
+            f"--pass{pass_number} PATH (or set VOID_PASS{pass_number})")
 
 
 def describe(settings: Dict[str, Any]) -> Dict[str, Any]:
     """What HELLO says about the VOID engine: available or why not, passes, memory mode."""
     reason = ""
     if not settings.get("model_dir"):
-        reason = "start void-server with --model-dir (and --pass1) to enable VOID"
+        reason = "no VOID model folder: give --model-dir DIR or set VOID_MODEL_DIR to enable VOID"
     elif not os.path.isfile(checkpoint_path(settings, 1)):
         reason = missing_checkpoint(settings, 1)
     passes: List[int] = [1]

@@ -72,7 +72,7 @@ class BaseComponents:
 
 def _require(path: str, what: str) -> str:
     if not os.path.exists(path):
-        raise ModelFilesError(f"{what} not found: {path}. Point --model-dir at a folder laid out like "
+        raise ModelFilesError(f"{what} not found: {path}. Point --model-dir (or VOID_MODEL_DIR) at a folder laid out like "
                               "CogVideoX-Fun-V1.5-5b-InP (transformer/, vae/, text_encoder/, tokenizer/, "
                               "scheduler/)", detail={"path": path})
     return path
@@ -93,8 +93,8 @@ def _read_json(path: str, what: str) -> Dict[str, Any]:
 def check_model_dir(model_dir: str) -> None:
     """Fail early, naming the first missing part of the base folder."""
     if not model_dir:
-        raise ModelFilesError("no model folder configured: start the server with --model-dir pointing at "
-                              "CogVideoX-Fun-V1.5-5b-InP")
+        raise ModelFilesError("no model folder configured: give --model-dir or set VOID_MODEL_DIR to a folder "
+                              "laid out like CogVideoX-Fun-V1.5-5b-InP")
     _require(model_dir, "model folder")
     for name in BASE_FOLDERS:
         _require(os.path.join(model_dir, name), f"the {name}/ folder")
