@@ -52,7 +52,7 @@ from void_nuke.protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, FRAME, HEA
                                 error_message, frames_field, image_body, image_from_message, int_field,
                                 str_field)
 from void_nuke.shot import TRANSFERS, Shot, check_job_id, check_output_name
-from void_nuke.versions import claim_version
+from void_nuke.versions import claim_version, release_if_empty
 
 from . import __version__ as server_version
 from .engines.registry import describe_engines
@@ -210,7 +210,8 @@ class Server:
         self.preparing: Dict[str, List[Tuple[bytes, Message]]] = {}
         """Job ids whose SUBMIT is on the helper thread → SUBMITs for the same id waiting for it."""
         self.pending_writes: Dict[str, int] = {}
-        self.commit_waiters: Dict[str, Tuple[bytes, int]] = {}
+        self.commit_waiters: Dict[str, List[Tuple[bytes, int]]] = {}
+        """COMMITs waiting for a job's frame writes; several clients may upload one job at once."""
         self.worker = WorkerHandle()
         self.stopping = threading.Event()
         self.limiter = LogLimiter(log)
@@ -548,6 +549,12 @@ class Server:
             results_dir = claim_version(out, job_id)
         return Prepared(fingerprint, server_shot.to_dict(), JobMeta.from_shot(server_shot), QUEUED, results_dir)
 
+    @staticmethod
+    def _give_back_version(live: LiveJob) -> None:
+        """A paths-mode job that ended without frames leaves no empty version folder behind."""
+        if live.record.transfer == "paths":
+            release_if_empty(live.record.results_dir)
+
     def _checked_config(self, shot: Shot) -> Shot:
         """A shot's own OCIO config file is read by the server: it must lie under the allowed roots."""
         config = shot.ocio_config
@@ -582,6 +589,12 @@ class Server:
         if live.record.transfer == "pixels":
             live.missing = live.scan_missing()
             state = RECEIVING if live.missing else QUEUED
+        elif not os.path.isdir(live.record.results_dir):  # its empty version folder was given back
+            out, name = os.path.split(live.record.results_dir)
+            if live.record.fingerprint.endswith(f":{name}"):  # a version the farm named: that one again
+                os.makedirs(live.record.results_dir, exist_ok=True)
+            else:
+                self.store.set_results_dir(live.id, claim_version(out, live.id))
         live.last_upload = time.time()
         log.info("job %s was %s; restarting it on resubmit", live.id, live.state)
         self._set_state(live, state)
@@ -645,13 +658,13 @@ class Server:
                 live.stored(role, frame)
             self.send(identity, Message(CREDIT, job, {"n": 1, "ack": [role, frame]}))
         if self.pending_writes[job] == 0 and job in self.commit_waiters and live is not None:
-            waiter, seq = self.commit_waiters.pop(job)
-            self._respond(waiter, Message(COMMIT, job, seq=seq), lambda: self._commit(live))
+            for waiter, seq in self.commit_waiters.pop(job):  # several clients may upload one job at once
+                self._respond(waiter, Message(COMMIT, job, seq=seq), lambda: self._commit(live))
 
     def on_commit(self, identity: bytes, msg: Message) -> Optional[Message]:
         live = self._job(msg)
         if self.pending_writes.get(live.id, 0) > 0:
-            self.commit_waiters[live.id] = (identity, msg.seq)
+            self.commit_waiters.setdefault(live.id, []).append((identity, msg.seq))
             return None
         return self._commit(live)
 
@@ -680,6 +693,7 @@ class Server:
         live = self._job(msg)
         if live.state in (RECEIVING, QUEUED):
             self._set_state(live, CANCELLED)
+            self._give_back_version(live)
         elif live.state == RUNNING and self.worker.current == live.id:
             self.channel.send(CANCEL, live.id)
             self.worker.cancel_deadline = time.monotonic() + CANCEL_GRACE_S
@@ -827,6 +841,8 @@ class Server:
             error = msg.body.get("error") or {}
             self._set_state(live, state if state in FINISHED else FAILED, msg.body.get("error"),
                             msg.body.get("warnings"))
+            if state != "done":
+                self._give_back_version(live)
             if state == FAILED:
                 trace = (error.get("detail") or {}).get("trace_id")
                 if trace:  # an unexpected failure: its traceback stays here, under the id the client sees

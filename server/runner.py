@@ -20,13 +20,15 @@ import numpy as np
 
 from void_nuke import __version__
 from void_nuke.atomic import atomic_write_bytes
+from void_nuke.display import is_linear_srgb
 from void_nuke.errors import Cancelled, ImageError, VoidError
 from void_nuke.exrio import Image, ImageSpec, matte_from_image, read_image, read_spec, write_image
+from void_nuke.preflight import SCENE_LINEAR, check_frames, prepare
 from void_nuke.progress import EtaClock, Progress
 from void_nuke.results import RunResult
 from void_nuke.sequences import SequencePattern
 from void_nuke.shot import Shot, new_job_id
-from void_nuke.versions import claim_version
+from void_nuke.versions import VersionFolder, preview_shot
 
 from . import quadmask as qm
 from .composite import composite, edit_alpha
@@ -88,17 +90,22 @@ class JobRunner:
     """The shot with paths this process can read."""
     job_dir: JobDir
     results_dir: str
+    """Where results go; empty when ``version`` claims the folder at the first result."""
     settings: Dict[str, Any]
     report: Report = lambda p: None
     check_cancel: Callable[[], None] = lambda: None
     on_result: Callable[[int, str], None] = lambda frame, path: None
     options: JobOptions = field(default_factory=JobOptions)
     engines: Optional["EngineCache"] = None
+    version: Optional[VersionFolder] = None
+    """Claims the version folder when the first result is about to be written (in-process runs)."""
 
     def __post_init__(self) -> None:
         self.frames: List[int] = list(self.shot.process_frames)
         self.plate_seq = self.shot.plate_sequence
-        self.plates = FrameCache(lambda f: read_image(self.plate_seq.path(f)))
+        self.source_seq = self._source_plate()
+        self.linearise = plate_to_scene_linear(self.shot, self.settings)
+        self.plates = FrameCache(self._read_plate)
         self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
         self.clock = EtaClock()
         self.warnings: List[Dict[str, Any]] = []
@@ -108,6 +115,18 @@ class JobRunner:
         self._grain: Optional[GrainProfile] = None
         self.where: Tuple[str, str, Optional[int]] = ("job", "the job", None)
         """(stage, what runs, frame) for the message of an unexpected failure."""
+
+    def _source_plate(self) -> SequencePattern:
+        """The plate as the client named it (the server reads uploaded copies under other names)."""
+        try:
+            with open(os.path.join(self.job_dir.root, "shot.json"), encoding="utf-8") as fh:
+                return Shot.from_dict(json.load(fh)).plate_sequence
+        except (OSError, ValueError, VoidError):
+            return self.plate_seq
+
+    def _read_plate(self, frame: int) -> Image:
+        image = read_image(self.plate_seq.path(frame))
+        return image if self.linearise is None else self.linearise(image)
 
     # -- top level -------------------------------------------------------------------------
 
@@ -148,7 +167,8 @@ class JobRunner:
         self.at("engine", f"loading the {name} engine")
         engine = (self.engines or EngineCache()).get(name, self.settings)
         self.at("engine", f"the {name} engine")
-        job = EngineJob(job_id=self.job_id, shot=self.shot, frames=self.frames, spec=self.spec,
+        shot = self.shot if self.linearise is None else self.shot.with_changes(colorspace=SCENE_LINEAR)
+        job = EngineJob(job_id=self.job_id, shot=shot, frames=self.frames, spec=self.spec,
                         plate=self.plate_rgb, quadmask=self.read_quadmask, scratch=self.job_dir.scratch,
                         settings=self.settings)
         units = engine.plan(job)
@@ -167,12 +187,7 @@ class JobRunner:
 
     def check_inputs(self) -> None:
         for role, seq in self.shot.inputs():
-            missing = seq.missing(self.frames)
-            if missing:
-                shown = ", ".join(str(f) for f in missing[:8]) + (" ..." if len(missing) > 8 else "")
-                raise ImageError(f"{role}: {len(missing)} frame(s) missing from {seq.pattern}: {shown}. "
-                                 "Render them, or narrow the frame range.",
-                                 detail={"role": role, "missing": missing})
+            check_frames(role, seq, self.frames, self.shot.handles)
         check_sequences(self.shot, self.frames)
 
     def check_something_to_remove(self) -> None:
@@ -280,7 +295,7 @@ class JobRunner:
             self.check_cancel()
             self._emit("engine", None, n, count, base + share * min(max(fraction, 0.0), 1.0), message)
 
-        if all(os.path.isfile(self.result_path(f)) for f in unit.frames):
+        if all(self.has_result(f) for f in unit.frames):
             return  # finished before a crash or by an earlier task: never computed twice
         what = f"the {engine.name} engine"
         self.at("engine", what, unit.frames[0])
@@ -294,7 +309,15 @@ class JobRunner:
             self._emit("engine", frame, n, count, base + share * (unit.frames.index(frame) + 1) / len(unit.frames),
                        f"frame {frame}")
 
+    def has_result(self, frame: int) -> bool:
+        if self.version is not None:
+            return self.version.has(self.shot.result_name(frame))
+        return os.path.isfile(os.path.join(self.results_dir, self.shot.result_name(frame)))
+
     def result_path(self, frame: int) -> str:
+        """Where ``frame``'s result goes; claims the version folder when there is one to claim."""
+        if self.version is not None:
+            return self.version.file(self.shot.result_name(frame))
         return os.path.join(self.results_dir, self.shot.result_name(frame))
 
     def write_result(self, engine: Engine, frame: int, rgb: np.ndarray, path: str) -> None:
@@ -338,13 +361,14 @@ class JobRunner:
         return self._grain
 
     def metadata(self, engine: Engine, frame: int, q: np.ndarray) -> Dict[str, Any]:
-        e = self.shot.engine
+        """Provenance: the job, the real plate file, and only the settings the engine says it used."""
         attrs: Dict[str, Any] = {
-            "void:job_id": self.job_id, "void:version": __version__, "void:prompt": self.shot.prompt,
-            "void:seed": e.seed, "void:steps": e.steps, "void:guidance": float(e.guidance),
-            "void:passes": e.passes, "void:source_frame": frame,
-            "void:source_file": os.path.basename(self.plate_seq.path(frame)),
+            "void:job_id": self.job_id, "void:version": __version__, "void:source_frame": frame,
+            "void:source_file": os.path.basename(self.source_seq.path(frame)),
         }
+        if self.linearise is not None:
+            attrs["void:plate_colorspace"] = self.shot.colorspace
+            attrs["void:colorspace"] = SCENE_LINEAR
         attrs.update(engine.metadata())
         for key, value in qm.quadmask_stats(q).items():
             if key == "bbox":  # edit region [x, y, w, h] in data-window pixels, or none
@@ -410,37 +434,80 @@ def default_work_dir() -> str:
 def run_shot_local(shot: Shot, job_id: Optional[str] = None, on_progress: Optional[Report] = None,
                    cancel_event: Optional[threading.Event] = None, version: Optional[str] = None,
                    settings: Optional[Dict[str, Any]] = None, work_dir: Optional[str] = None,
-                   preview: bool = False) -> RunResult:
+                   preview: bool = False, check_inputs: bool = True) -> RunResult:
     """Run ``shot`` in this process and write results into a new version folder.
 
-    ``version`` names the folder (``v003``) instead of the next free one; farm
-    tasks of one shot use it to land in one folder. Existing frames are never
-    overwritten.
+    The inputs are checked first (``preflight``); the version folder is claimed when the
+    first result is about to be written and given back if the run ends without frames.
+    ``version`` names the folder (``v003``) instead of the next free one; farm tasks of one
+    shot use it to land in one folder. A quadmask ``preview`` lands in
+    ``OUT/quadmask/vNNN/<name>_quadmask.####.exr``. Existing frames are never overwritten.
     """
     from .settings import ServerSettings
 
+    if check_inputs:
+        shot = prepare(shot).shot
+    if preview:
+        shot = preview_shot(shot)
     job_id = job_id or new_job_id(shot)
     work_dir = work_dir or default_work_dir()
     job_dir = JobDir.create(work_dir, job_id)
     job_dir.save_shot(shot.to_dict())
-    if version:
-        version_dir = os.path.join(shot.output.directory, version)
-        os.makedirs(version_dir, exist_ok=True)
-    else:
-        version_dir = claim_version(shot.output.directory, job_id)
+    folder = VersionFolder(shot.output.directory, job_id, version)
 
     def check_cancel() -> None:
         if cancel_event is not None and cancel_event.is_set():
             raise Cancelled()
 
-    runner = JobRunner(job_id=job_id, shot=shot, job_dir=job_dir, results_dir=version_dir,
+    runner = JobRunner(job_id=job_id, shot=shot, job_dir=job_dir, results_dir="",
                        settings=settings or ServerSettings(data_dir=work_dir).engine_settings(),
                        report=on_progress or (lambda p: None), check_cancel=check_cancel,
-                       options=JobOptions(preview=preview))
+                       options=JobOptions(preview=preview), version=folder)
     try:
         frames = runner.run()
     except JobFailure as exc:  # no server log here: point at the job folder's log instead
         exc.detail["log"] = os.path.join(job_dir.root, FAILURES_LOG)
         raise
-    return RunResult(job_id=job_id, version_dir=version_dir, frames=frames)
+    finally:
+        folder.release_if_empty()
+    pattern = f"{shot.output_name}.{'#' * shot.result_padding}.exr"
+    return RunResult(job_id=job_id, version_dir=folder.path or "", frames=frames,
+                     pattern=os.path.join(folder.path, pattern) if folder.path else "")
 
+
+# -- colour ------------------------------------------------------------------------------------
+
+def plate_to_scene_linear(shot: Shot, settings: Dict[str, Any]) -> Optional[Callable[[Image], Image]]:
+    """A converter from the plate's colour space to scene-linear, or None when it is scene-linear.
+
+    Integer plates (JPEG, PNG, DPX...) hold display- or log-encoded values; their shot names
+    that colour space. OpenColorIO converts them to ``SCENE_LINEAR`` on reading, so masks,
+    engines and results all work in scene-linear. A colour space is left as it is when the
+    config marks it scene-linear (or data), or marks no encoding at all.
+    """
+    if is_linear_srgb(shot.colorspace):
+        return None
+    import PyOpenColorIO as OCIO
+
+    from .colour import ColourError, choose_config, load_config
+
+    config_name = choose_config(shot.ocio_config, settings.get("ocio_config") or "ocio://default").config
+    cfg = load_config(config_name)
+    space = cfg.getColorSpace(shot.colorspace)
+    if space is None:
+        raise ColourError(f"the plate's colour space {shot.colorspace!r} is not in the OCIO config {config_name}; "
+                          "name one of its colour spaces with --colorspace (or the shot's colorspace)")
+    if space.isData() or space.getEncoding() in ("", "scene-linear", "data"):
+        return None
+    processor = cfg.getProcessor(shot.colorspace, SCENE_LINEAR).getDefaultCPUProcessor()
+
+    def convert(image: Image) -> Image:
+        rgb = np.ascontiguousarray(image.rgb(), np.float32)
+        processor.apply(OCIO.PackedImageDesc(rgb, rgb.shape[1], rgb.shape[0], 3))
+        pixels = image.pixels.astype(np.float32, copy=True)
+        for i, name in enumerate(("R", "G", "B")):
+            if name in image.spec.channels:
+                pixels[:, :, image.spec.channel_index(name)] = rgb[:, :, i]
+        return Image(pixels, replace(image.spec, dtype="float32"))
+
+    return convert

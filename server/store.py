@@ -117,6 +117,9 @@ class JobStore:
                                          json.dumps(error) if error else None,
                                          json.dumps(warnings) if warnings else None, job_id))
 
+    def set_results_dir(self, job_id: str, results_dir: str) -> None:
+        self.db.execute("UPDATE jobs SET results_dir = ? WHERE id = ?", (results_dir, job_id))
+
     def set_meta(self, job_id: str, meta: Dict[str, Any]) -> None:
         self.db.execute("UPDATE jobs SET meta = ? WHERE id = ?", (json.dumps(meta), job_id))
 

@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("shot", help="the shot the proposal was made for")
     p.add_argument("proposal", help="proposal file written by 'void-nuke assist'")
     p.add_argument("-o", "--output", required=True, help="new shot file to write (never overwritten)")
-    p.add_argument("--only", action="append", metavar="SHAPE", help="accept only this shape; repeatable")
+    p.add_argument("--only", action="append", metavar="SHAPE", help="accept only this shape; repeatable (default: every proposed shape)")
     p.add_argument("--keep-prompt", action="store_true", help="keep the shot's prompt instead of the suggestion")
     p.set_defaults(func=cmd_assist_accept)
 

@@ -22,6 +22,11 @@ some fail. Servers are asked HELLO before anything is dispatched; one that does
 not answer, or stops answering, is dropped and its shots go to the others.
 A failed shot is retried (``retries``) under the same job id, so it resumes into
 the same version folder.
+
+Ctrl-C (``KeyboardInterrupt`` in the calling thread) cancels the running shots
+(on their servers, or in this process at their next progress report), skips
+the rest, and waits for the workers to stop, so no thread outlives the batch;
+a second Ctrl-C stops waiting (``BatchReport.abandoned``).
 """
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import Cancelled, ImageError, ServerUnreachable, ShotError, VoidError
+from .errors import (EXIT_CANCELLED, EXIT_DONE, EXIT_FAILED, Cancelled, ImageError, ServerUnreachable, ShotError,
+                     VoidError)
 from .progress import Progress
 from .shot import Shot, load_table, new_job_id
 
@@ -166,13 +172,17 @@ class BatchReport:
     outcomes: List[ShotOutcome] = field(default_factory=list)
     unreachable: Dict[str, str] = field(default_factory=dict)
     """Servers dropped from the batch, with why."""
+    cancelled: bool = False
+    """The batch was cancelled (Ctrl-C or ``cancel_event``): some shots may not have run."""
+    abandoned: bool = False
+    """A second Ctrl-C stopped waiting for running shots to cancel; their workers may still run."""
 
     def to_dict(self) -> Dict[str, Any]:
         """The report as plain data (``--json``, ``--report FILE``)."""
         counts = {status: sum(1 for o in self.outcomes if o.status == status)
                   for status in ("done", "failed", "cancelled")}
         return {"shots": [o.to_dict() for o in self.outcomes], **counts, "exit_code": self.exit_code,
-                "unreachable_servers": dict(self.unreachable)}
+                "interrupted": self.cancelled, "unreachable_servers": dict(self.unreachable)}
 
     def save(self, path: str) -> None:
         """Write the JSON report atomically (replacing an older report)."""
@@ -186,9 +196,9 @@ class BatchReport:
     @property
     def exit_code(self) -> int:
         """0 when every shot is done, 130 when the batch was cancelled, else 1."""
-        if any(o.status == "cancelled" for o in self.outcomes):
-            return 130
-        return 1 if self.failed else 0
+        if self.cancelled or any(o.status == "cancelled" for o in self.outcomes):
+            return EXIT_CANCELLED
+        return EXIT_FAILED if self.failed else EXIT_DONE
 
     def table(self) -> str:
         """A plain-text summary table, one row per shot in the list's order."""
@@ -315,8 +325,7 @@ class _Dispatcher:
         threads = [threading.Thread(target=one, args=(s,), daemon=True) for s in self.busy if s is not None]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        _wait(threads)
 
 
 def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional[int] = None,
@@ -325,12 +334,14 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
               cancel_event: Optional[threading.Event] = None, runner: Optional[Runner] = None,
               transfer: str = "pixels", retries: int = 0, timeout: float = 30.0,
               probe: Optional[Probe] = None,
-              on_server_down: Optional[Callable[[str, str], None]] = None) -> BatchReport:
+              on_server_down: Optional[Callable[[str, str], None]] = None,
+              on_interrupt: Optional[Callable[[], None]] = None) -> BatchReport:
     """Run every shot; return how each ended, in the order given.
 
     ``servers`` empty runs shots in this process. ``jobs`` bounds the shots in
     flight (default: one per server, or one in-process). Setting
-    ``cancel_event`` cancels the running shots and skips the rest.
+    ``cancel_event`` (or Ctrl-C in the calling thread, which also calls
+    ``on_interrupt``) cancels the running shots and skips the rest.
 
     Servers are probed first (``probe``; by default HELLO within ``timeout`` when
     the shots go through void-nuke's own client, no probe with a custom ``runner``); those
@@ -405,7 +416,7 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
                     continue
                 error = exc.message
             except VoidError as exc:
-                error = exc.message
+                error = exc.summary()
             except Exception as exc:  # one broken shot must not stop the others
                 error = f"{type(exc).__name__}: {exc}"
             else:
@@ -434,12 +445,32 @@ def run_batch(shots: Sequence[Shot], servers: Sequence[str] = (), jobs: Optional
                for i in range(min(jobs, len(shots)))]
     for t in threads:
         t.start()
+    abandoned = False
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)  # short joins keep Ctrl-C responsive in the main thread
+        _wait(threads)
     except KeyboardInterrupt:
         cancel.set()
-        for t in threads:
-            t.join()
-    return BatchReport([o for o in outcomes if o is not None], dict(dispatcher.down))
+        if on_interrupt is not None:
+            on_interrupt()
+        try:
+            _wait(threads)
+        except KeyboardInterrupt:
+            abandoned = True
+    for index, shot in enumerate(shots):
+        if outcomes[index] is None:
+            reason = "still cancelling when the batch stopped waiting" if abandoned else \
+                "not started: the batch was cancelled"
+            outcomes[index] = ShotOutcome(shot, "cancelled", error=reason)
+    return BatchReport([o for o in outcomes if o is not None], dict(dispatcher.down), cancelled=cancel.is_set(),
+                       abandoned=abandoned)
+
+
+def _wait(threads: Sequence[threading.Thread]) -> None:
+    """Wait for ``threads`` so that Ctrl-C reaches the calling thread at once.
+
+    Never through ``Thread.join(timeout)``: a KeyboardInterrupt landing inside it marks a
+    still-running thread as stopped (CPython gh-90882), and the batch would then return
+    and exit under its running workers (the empty summary and the abort of old).
+    """
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.1)

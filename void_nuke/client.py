@@ -3,13 +3,18 @@
 No Nuke needed. A ``Client`` owns one DEALER socket and must be used from one
 thread at a time (ZeroMQ sockets are not thread-safe); make one per thread.
 
-Results are written atomically into a new version folder of the shot's output
-directory (``v001``, ``v002``...), never over an earlier file. A client that
-went away re-attaches by job id and receives only the frames it lacks.
+Before anything is uploaded the client checks the shot's input files
+(``preflight``) and asks the server a quick HELLO, so a typo or a wrong
+address costs seconds and leaves nothing behind. Results are written
+atomically into a new version folder of the shot's output directory (``v001``,
+``v002``...), claimed when the first result arrives, never over an earlier
+file. A client that went away re-attaches by job id and receives only the
+frames it lacks.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -24,24 +29,50 @@ from .protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, ERROR, FRAME, HEART
                        image_body, image_from_message)
 from .results import RunResult
 from .shot import Shot, check_job_id, new_job_id
-from .versions import claim_version, find_job_version
+from .versions import PREVIEW_FOLDER, PREVIEW_SUFFIX, VersionFolder, preview_shot
 
-DEFAULT_SERVER = os.environ.get("VOID_SERVER", "tcp://127.0.0.1:5557")
+DEFAULT_PORT = 5557
+DEFAULT_SERVER = os.environ.get("VOID_SERVER", f"tcp://127.0.0.1:{DEFAULT_PORT}")
+CONNECT_TIMEOUT_S = 5.0
+"""How long the first HELLO waits: a server that is up answers in milliseconds."""
 ProgressCallback = Callable[[Progress], None]
 HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 """Socket-monitor events that mean the server refused this client's keys (or their absence)."""
 MAX_COMMITS = 3
 """COMMIT attempts when a restarted server lost frames that were in flight."""
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]\s]+)(?::(?P<port>[^:/\s]*))?$")
+
+
+def normalise_address(address: str) -> str:
+    """``gpu01``, ``gpu01:5557`` and ``tcp://gpu01`` → ``tcp://gpu01:5557``; ``ipc://`` is kept.
+
+    Raises ``VoidError`` (code ``bad_address``) naming the accepted forms.
+    """
+    text = (address or "").strip()
+    if text.startswith(("ipc://", "inproc://")):
+        return text
+    rest = text[len("tcp://"):] if text.startswith("tcp://") else text
+    m = _HOST_PORT.match(rest)
+    port = m.group("port") if m else None
+    if m is None or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise VoidError(f"{address!r} is not a server address; write host:port (gpu01:5557), a host "
+                        f"(port {DEFAULT_PORT}), or tcp://host:port", code="bad_address")
+    return f"tcp://{m.group('host')}:{port or DEFAULT_PORT}"
 
 
 class Client:
     def __init__(self, server: str = DEFAULT_SERVER, timeout: float = 30.0, heartbeat_s: float = 2.0,
-                 curve_server_key: Optional[bytes] = None, curve_client_cert: Optional[str] = None) -> None:
-        """``timeout``: seconds of silence from the server before giving up."""
-        self.server = server
+                 curve_server_key: Optional[bytes] = None, curve_client_cert: Optional[str] = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
+        """``timeout``: seconds of silence from the server before giving up on a running job;
+        ``connect_timeout``: seconds the first HELLO waits before saying nothing answers."""
+        self.server = normalise_address(server)
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.heartbeat_s = heartbeat_s
+        self.answered = False
+        """Whether the server has said anything yet; until it has, a request waits ``connect_timeout``."""
         self.seq = Sequencer()
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -57,7 +88,12 @@ class Client:
         self.poller.register(self.monitor, zmq.POLLIN)
         self.instance: Optional[str] = None
         """The server's instance id: when it changes the server restarted, and the client re-attaches."""
-        self.sock.connect(server)
+        try:
+            self.sock.connect(self.server)
+        except zmq.ZMQError as exc:
+            self.sock.close(0)
+            raise VoidError(f"cannot connect to {self.server}: {exc}; write host:port, a host, or "
+                            "tcp://host:port", code="bad_address") from None
 
     @classmethod
     def from_env(cls, server: Optional[str] = None, **kwargs: Any) -> "Client":
@@ -117,6 +153,7 @@ class Client:
             self._check_handshake()
         if self.sock not in events:
             return None
+        self.answered = True
         return decode(self.sock.recv_multipart(copy=False))
 
     def _check_handshake(self) -> None:
@@ -141,16 +178,20 @@ class Client:
         raise AuthenticationFailed(f"{where} requires CURVE encryption and authentication, and this client has "
                                    f"no keys: {keys}")
 
-    def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None) -> Message:
+    def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
+                timeout: Optional[float] = None) -> Message:
         """Send a request and wait for its reply; an ERROR reply is raised."""
         seq = self.send(kind, job, body)
-        deadline = time.monotonic() + self.timeout
+        first = not self.answered
+        wait = timeout if timeout is not None else min(self.timeout, self.connect_timeout) if first else self.timeout
+        deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
             msg = self.receive(max(0.0, left)) if left > 0 else None
             if msg is None:
-                raise ServerUnreachable(f"no answer from {self.server} within {self.timeout:g} s; is "
-                                        "void-server running there, and is the address right?")
+                hint = " (--connect-timeout waits longer)" if first else ""
+                raise ServerUnreachable(f"no answer from {self.server} within {wait:g} s; is void-server running "
+                                        f"there, and is the address right?{hint}", detail={"server": self.server})
             if msg.re == seq:
                 if msg.type == ERROR:
                     raise msg.error()
@@ -177,62 +218,85 @@ class Client:
 
     def run(self, shot: Shot, job_id: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
             cancel_event: Optional[threading.Event] = None, transfer: str = "pixels",
-            preview: bool = False, version: Optional[str] = None) -> RunResult:
+            preview: bool = False, check_inputs: bool = True, version: Optional[str] = None) -> RunResult:
         """Submit ``shot``, upload its frames, wait, and write the results. Blocking.
 
         Submitting the same shot again with the same ``job_id`` continues the
-        job (already uploaded or received frames are not sent again). With the
-        paths transfer, ``version`` (``v003``) names the folder the server
-        delivers into, as a farm task's job does; by default it claims the next.
+        job (already uploaded or received frames are not sent again). A quadmask
+        preview lands apart from results, in ``OUT/quadmask/vNNN/<name>_quadmask.####.exr``.
+        ``check_inputs=False`` skips the local input checks (the caller ran ``preflight.prepare``).
+        With the paths transfer, ``version`` (``v003``) names the folder the server delivers
+        into, as a farm task's job does; by default it claims the next.
         """
         job_id = check_job_id(job_id or new_job_id(shot))
         report = on_progress or (lambda p: None)
+        target = preview_shot(shot) if preview else shot
+        folder = VersionFolder(target.output.directory, job_id)
+        have = [f for f in shot.process_frames if folder.has(target.result_name(f))] if transfer == "pixels" else []
+        reply = self.submit(shot, job_id, report, cancel_event, transfer, preview, check_inputs, have, version)
+        if transfer == "paths":  # the server writes; the folder it claimed is never the client's to remove
+            folder = VersionFolder(target.output.directory, job_id, str(reply.get("version") or "") or None)
+        return self._follow(job_id, folder, target.result_name, target.output.compression,
+                            int(reply.get("credit", 4)), len(shot.process_frames), report, cancel_event,
+                            _pattern(target), have, shot)
+
+    def submit(self, shot: Shot, job_id: str, on_progress: Optional[ProgressCallback] = None,
+               cancel_event: Optional[threading.Event] = None, transfer: str = "pixels", preview: bool = False,
+               check_inputs: bool = True, have: Optional[List[int]] = None,
+               version: Optional[str] = None) -> Dict[str, Any]:
+        """Check, submit and upload ``shot`` as ``job_id``; return once the server has accepted it.
+
+        The job then runs on the server whether or not this client follows it (``attach``
+        collects its results). Returns the server's status of the job.
+        """
+        if check_inputs and transfer == "pixels":
+            from .preflight import prepare
+
+            shot = prepare(shot).shot
         caps = self.hello()
         self.instance = caps.get("instance")
         engine = (caps.get("engines") or {}).get(shot.engine.name) or {}
         if not engine.get("available", False):
             raise VoidError(f"the server at {self.server} cannot run the {shot.engine.name} engine: "
                             f"{engine.get('reason') or 'not installed there'}", code="engine_unavailable")
-        version_dir = None
-        have: List[int] = []
-        if transfer == "pixels":
-            version_dir = claim_version(shot.output.directory, job_id)
-            have = [f for f in shot.process_frames if os.path.isfile(os.path.join(version_dir, shot.result_name(f)))]
-        body = {"shot": shot.to_dict(), "transfer": transfer, "preview": preview, "stream": True, "have": have}
+        sent = preview_shot(shot) if preview and transfer == "paths" else shot
+        request = {"shot": sent.to_dict(), "transfer": transfer, "preview": preview, "stream": True,
+                   "have": have or []}
         if version:
-            body["version"] = version
-        reply = self.request(SUBMIT, job_id, body)
-        if reply.body.get("state") == "receiving":
-            self._send_inputs(job_id, shot, reply.body, report, cancel_event)
-        if version_dir is None:
-            version_dir = os.path.join(shot.output.directory, str(reply.body.get("version", "")))
-        return self._follow(job_id, version_dir, shot.result_name, shot.output.compression, have,
-                            int(reply.body.get("credit", 4)), len(shot.process_frames), report, cancel_event,
-                            shot)
+            request["version"] = version
+        body = self.request(SUBMIT, job_id, request).body
+        if body.get("state") == "receiving":
+            body = self._send_inputs(job_id, shot, body, on_progress or (lambda p: None), cancel_event)
+        return body
 
     def attach(self, job_id: str, out_dir: str, on_progress: Optional[ProgressCallback] = None,
                cancel_event: Optional[threading.Event] = None) -> RunResult:
-        """Re-attach to a job by id: wait for it and write the frames not yet in ``out_dir``."""
+        """Re-attach to a job by id: wait for it and write the frames not yet in ``out_dir``.
+
+        A preview job's frames go to ``out_dir/quadmask``, named as ``run`` names them.
+        """
         status = self.status(job_id)
         self.instance = status.get("instance")
         name, padding = status["output_name"], int(status["padding"])
+        if status.get("preview") and status.get("transfer") != "paths":
+            out_dir, name = os.path.join(out_dir, PREVIEW_FOLDER), name + PREVIEW_SUFFIX
 
         def result_name(frame: int) -> str:
             return f"{name}.{frame:0{padding}d}.exr"
 
         if status.get("transfer") == "paths":
-            version_dir = os.path.join(out_dir, str(status.get("version", "")))
+            folder = VersionFolder(out_dir, job_id, str(status.get("version", "")))
             have: List[int] = []
         else:
-            version_dir = find_job_version(out_dir, job_id) or claim_version(out_dir, job_id)
-            have = [f for f in status.get("results", []) if os.path.isfile(os.path.join(version_dir, result_name(f)))]
+            folder = VersionFolder(out_dir, job_id)
+            have = [f for f in status.get("results", []) if folder.has(result_name(f))]
         reply = self.request(ATTACH, job_id, {"have": have})
         report = on_progress or (lambda p: None)
         if reply.body.get("state") == "receiving":
             self._waiting_for_upload(job_id, reply.body, report)
         credit = int(reply.body.get("credit", 4))
-        return self._follow(job_id, version_dir, result_name, str(status.get("compression", "zip")), have,
-                            credit, int(status.get("total", 0)), report, cancel_event)
+        return self._follow(job_id, folder, result_name, str(status.get("compression", "zip")), credit,
+                            int(status.get("total", 0)), report, cancel_event, f"{name}.{'#' * padding}.exr", have)
 
     def _waiting_for_upload(self, job_id: str, body: Dict[str, Any], report: ProgressCallback) -> None:
         """A job still receiving its frames, followed by a client that cannot send them: say so."""
@@ -248,19 +312,20 @@ class Client:
                         f"waiting for another client's upload: {missing} input frame(s) missing ({shown})"))
 
     def _send_inputs(self, job_id: str, shot: Shot, status: Dict[str, Any], report: ProgressCallback,
-                     cancel_event: Optional[threading.Event]) -> None:
-        """Upload what a receiving job lacks and COMMIT it; frames lost in a server restart are sent again."""
+                     cancel_event: Optional[threading.Event]) -> Dict[str, Any]:
+        """Upload what a receiving job lacks and COMMIT it; frames lost in a server restart are sent again.
+
+        Returns the job's status after the COMMIT."""
         need, credit = status.get("need") or [], int(status.get("credit", 4))
         for _ in range(MAX_COMMITS):
             self._upload(job_id, shot, need, credit, report, cancel_event)
             try:
-                self.request(COMMIT, job_id)
-                return
+                return self.request(COMMIT, job_id).body
             except VoidError as exc:
                 if exc.code != "missing_inputs":
                     raise
                 need = exc.detail.get("need") or []
-        self.request(COMMIT, job_id)
+        return self.request(COMMIT, job_id).body
 
     def _restarted(self, msg: Message) -> bool:
         """True when ``msg`` comes from a new server process (its instance id changed)."""
@@ -328,17 +393,28 @@ class Client:
                 report(Progress(job_id, "upload", None, acked, total, 0.0, clock.eta(fraction),
                                 f"uploaded {acked}/{total} frames"))
 
-    def _follow(self, job_id: str, version_dir: str, result_name: Callable[[int], str], compression: str,
-                have: List[int], credits: int, total: int, report: ProgressCallback,
-                cancel_event: Optional[threading.Event], shot: Optional[Shot] = None) -> RunResult:
+    def _follow(self, job_id: str, folder: VersionFolder, result_name: Callable[[int], str], compression: str,
+                credits: int, total: int, report: ProgressCallback, cancel_event: Optional[threading.Event],
+                pattern: str, have: Optional[List[int]] = None, shot: Optional[Shot] = None) -> RunResult:
         """Receive PROGRESS and RESULT messages until DONE; write each result atomically.
 
-        Heartbeat answers carry the server's instance id: when it changes, the server restarted
-        and forgot this client, so the client re-attaches (re-uploading what a job still
-        receiving lacks, when it has the ``shot``) and carries on.
+        The version folder is claimed when the first result arrives; one that ends the job
+        without frames is given back. Heartbeat answers carry the server's instance id: when it
+        changes, the server restarted and forgot this client, so the client re-attaches
+        (re-uploading what a job still receiving lacks, when it has the ``shot``) and carries on.
         """
+        try:
+            return self._receive_results(job_id, folder, result_name, compression, credits, total, report,
+                                         cancel_event, pattern, have, shot)
+        finally:
+            folder.release_if_empty()
+
+    def _receive_results(self, job_id: str, folder: VersionFolder, result_name: Callable[[int], str],
+                         compression: str, credits: int, total: int, report: ProgressCallback,
+                         cancel_event: Optional[threading.Event], pattern: str,
+                         have: Optional[List[int]], shot: Optional[Shot]) -> RunResult:
         self.send(CREDIT, job_id, {"n": credits})
-        written = set(have)
+        written = set(have or [])
         heard = last_beat = time.monotonic()
         cancel_sent = False
         while True:
@@ -360,13 +436,16 @@ class Client:
                 continue
             if msg.type == RESULT:
                 frame = int(msg.body["frame"])
-                path = os.path.join(version_dir, result_name(frame))
+                path = folder.file(result_name(frame))
                 if not os.path.exists(path):
-                    write_image(path, image_from_message(msg), compression=compression)
+                    try:
+                        write_image(path, image_from_message(msg), compression=compression)
+                    except FileExistsError:
+                        pass  # another client of the same job wrote the same frame first
                 written.add(frame)
                 self.send(CREDIT, job_id, {"n": 1, "ack": frame})
                 report(Progress(job_id, "download", frame, len(written), total,
-                                len(written) / max(1, total), None, f"wrote {os.path.basename(path)}"))
+                                len(written) / max(1, total), None, f"wrote {len(written)}/{total} frames"))
             elif msg.type == HEARTBEAT and self._restarted(msg):
                 self.send(CREDIT, job_id, {"n": self._reattach(job_id, shot, sorted(written), report,
                                                                cancel_event)})
@@ -380,5 +459,13 @@ class Client:
                     raise Cancelled(f"job {job_id} was cancelled")
                 if state != "done":
                     raise VoidError.from_dict(msg.body.get("error") or {"message": f"job {job_id} {state}"})
+                version = msg.body.get("version")
+                version_dir = os.path.join(folder.out_dir, version) if version else (folder.path or "")
                 return RunResult(job_id, version_dir, sorted(msg.body.get("frames", [])), state,
+                                 pattern=os.path.join(version_dir, pattern) if version_dir else "",
                                  warnings=list(msg.body.get("warnings") or []))
+
+
+def _pattern(shot: Shot) -> str:
+    """The file name of a shot's results in Nuke's notation: ``sh010.####.exr``."""
+    return f"{shot.output_name}.{'#' * shot.result_padding}.exr"

@@ -161,9 +161,9 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
-def run_demo(out: str, frames: int = 24, size: Tuple[int, int] = (480, 270)) -> str:
-    from .cli import ProgressBar
+def run_demo(out: str, frames: int = 24, size: Tuple[int, int] = (480, 270), progress: str = "auto") -> str:
     from .client import Client
+    from .progress import make_reporter
 
     print(f"void-nuke demo: generating a {frames}-frame {size[0]}x{size[1]} shot in {out}/shot")
     synthetic = make_synthetic_shot(os.path.join(out, "shot"), frames, size)
@@ -171,10 +171,12 @@ def run_demo(out: str, frames: int = 24, size: Tuple[int, int] = (480, 270)) -> 
     proc, address = start_server(os.path.join(out, "server-data"))
     print(f"started void-server at {address} (pid {proc.pid})")
     try:
-        bar = ProgressBar()
-        with Client(address, timeout=60) as client:
-            result = client.run(shot, on_progress=bar)
-        bar.finish()
+        bar = make_reporter(progress)
+        try:
+            with Client(address, timeout=60) as client:
+                result = client.run(shot, on_progress=bar)
+        finally:
+            bar.close()
     finally:
         stop_server(proc)
     picks = sorted({result.frames[0], result.frames[len(result.frames) // 2], result.frames[-1]})

@@ -37,11 +37,11 @@ class Setting:
 
 SETTINGS = (
     Setting("model_dir", "--model-dir", "VOID_MODEL_DIR",
-            "VOID base folder laid out like CogVideoX-Fun-V1.5-5b-InP"),
+            "VOID base folder laid out like CogVideoX-Fun-V1.5-5b-InP (default: none, the void engine is off)"),
     Setting("pass1", "--pass1", "VOID_PASS1", "Pass 1 checkpoint (default: void_pass1.safetensors in or beside the model folder)"),
     Setting("pass2", "--pass2", "VOID_PASS2", "Pass 2 checkpoint (default: void_pass2.safetensors in or beside the model folder)"),
     Setting("raft_checkpoint", "--raft-checkpoint", "VOID_RAFT_CHECKPOINT",
-            "torchvision RAFT-large weights (Pass 2's warped noise)"),
+            "torchvision RAFT-large weights for Pass 2's warped noise (default: none; Pass 2 needs them)"),
     Setting("memory_mode", "--memory-mode", "VOID_MEMORY_MODE", "GPU memory mode", "full", MEMORY_MODES),
     Setting("device", "--device", "VOID_DEVICE", "auto (CUDA if present, else CPU), cuda, cuda:1 or cpu", "auto"),
 )

@@ -44,6 +44,8 @@ class VoidError(Exception):
             notes.append(f"trace id {self.detail['trace_id']}")
         if self.detail.get("log"):
             notes.append(f"full traceback in {self.detail['log']}")
+        elif self.detail.get("trace_id"):
+            notes.append("the server log has the full traceback")
         return f"{self.message} ({'; '.join(notes)})" if notes else self.message
 
     def __str__(self) -> str:
@@ -104,9 +106,53 @@ def shorten(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
+class Detached(VoidError):
+    """The client stopped following a job that keeps running on its server."""
+
+    code = "detached"
+
+
+# -- exit codes -----------------------------------------------------------------------------
+# Every void-nuke command ends with one of these (docs/cli.md has the table).
+EXIT_DONE = 0
+EXIT_FAILED = 1
+"""The job, or a shot of a batch, failed."""
+EXIT_BAD_INPUT = 2
+"""The request cannot run as given: flags, shot file, input frames (argparse uses 2 as well)."""
+EXIT_UNREACHABLE = 3
+"""No void-server answered."""
+EXIT_NOT_FINISHED = 4
+"""``status JOB``: the job is still receiving, queued or running."""
+EXIT_INTERNAL = 5
+"""A bug in void-nuke: the message says where the traceback was saved."""
+EXIT_HANGUP = 129
+"""The terminal closed (SIGHUP): the job goes on on its server."""
+EXIT_CANCELLED = 130
+"""Cancelled: Ctrl-C, ``cancel``, or a job cancelled on its server."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of the output went away (``void-nuke status | head``)."""
+
+BAD_INPUT_CODES = frozenset({"invalid_shot", "image", "bad_address", "job_conflict", "unknown_engine", "colour",
+                             "needs_quadmask", "bad_request", "forbidden_path", "inconsistent_frame", "empty_mask"})
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code a command ends with when ``exc`` stops it."""
+    if isinstance(exc, Cancelled):
+        return EXIT_CANCELLED
+    if isinstance(exc, ServerUnreachable):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, Detached):
+        return EXIT_HANGUP
+    if isinstance(exc, VoidError):
+        return EXIT_BAD_INPUT if exc.code in BAD_INPUT_CODES else EXIT_FAILED
+    return EXIT_INTERNAL
+
+
 _CLASS_BY_CODE = {
     "invalid_shot": ShotError, "image": ImageError, "cancelled": Cancelled, "unreachable": ServerUnreachable,
     "auth_failed": AuthenticationFailed,
+    "detached": Detached,
     "protocol": ProtocolError, "malformed": ProtocolError, "truncated": ProtocolError,
     "oversized": ProtocolError, "version_mismatch": ProtocolError, "unknown_type": ProtocolError,
 }

@@ -14,3 +14,5 @@ class RunResult:
     metadata: Dict[str, Any] = field(default_factory=dict)
     warnings: List[Dict[str, Any]] = field(default_factory=list)
     """``{code, message, detail}`` of things the user should know about a job that still succeeded."""
+    pattern: str = ""
+    """The delivered files in Nuke's notation: ``OUT/v003/sh010.####.exr``."""

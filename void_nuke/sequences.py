@@ -104,6 +104,11 @@ class SequencePattern:
         return self._seq.basename().rstrip("._-") or "frames"
 
     @property
+    def prefix(self) -> str:
+        """The file name before the frame number, separator included: ``sh010.``."""
+        return os.path.basename(self._seq.basename())
+
+    @property
     def extension(self) -> str:
         return self._seq.extension()
 

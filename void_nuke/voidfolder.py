@@ -20,7 +20,6 @@ import glob
 import json
 import logging
 import os
-import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from .atomic import atomic_path, atomic_write_bytes
 from .display import display_uint8, from_uint8, srgb_to_linear
 from .errors import ImageError, ShotError, VoidError
 from .exrio import Image, ImageSpec, make_spec, read_image, read_matte, write_image
+from .progress import Progress
 from .sequences import FrameRange, SequencePattern
 from .shapes import PointPrompt, Prompts
 from .shot import MaskSettings, MatteSource, OutputSettings, Shot
@@ -49,7 +49,7 @@ VOID_FPS = 12.0
 LINEAR_SRGB = "Linear Rec.709 (sRGB)"
 
 ProgressFn = Callable[[int, int, str], None]
-"""progress(done, total, what)."""
+"""progress(done, total, stage): frames done of the stage's total (``plate``, then ``mask``/``quadmask``)."""
 
 
 def _av() -> Any:
@@ -343,11 +343,10 @@ def import_void_folder(folder: str, out_dir: str, first_frame: int = 1001, click
     affected = SequencePattern(os.path.join(out_dir, "mask", f"{name}_affected.####.exr"))
     shot_path = os.path.join(out_dir, f"{name}.{shot_format}")
     frames = FrameRange(first_frame, first_frame + info.frames - 1)
-    _refuse_existing([shot_path, plate.path(frames.first), remove.path(frames.first)])
+    _refuse_existing([shot_path, plate.path(frames.first), remove.path(frames.first)], "import into")
 
     has_mask = src.mask is not None or bool(src.binary_masks)
-    total = info.frames * (2 if has_mask else 1)
-    count = {"done": 0}
+    count = {"plate": 0, "mask": 0}
     plate_spec = make_spec(info.width, info.height, ("R", "G", "B"),
                            attributes={"void:source": os.path.basename(src.video)})
     matte_spec = make_spec(info.width, info.height, ("A",))
@@ -360,8 +359,8 @@ def import_void_folder(folder: str, out_dir: str, first_frame: int = 1001, click
             write_image(pattern.path(frame), Image(matte.astype(np.float16)[:, :, None], matte_spec), compression)
 
     def done(what: str) -> None:
-        count["done"] += 1
-        _report(progress, count["done"], total, what)
+        count[what] += 1
+        _report(progress, count[what], info.frames, what)
 
     # The main thread decodes; a few threads convert and write (OpenImageIO and the OpenEXR
     # bindings compress in native code); at most a few frames are in flight at any time.
@@ -371,9 +370,8 @@ def import_void_folder(folder: str, out_dir: str, first_frame: int = 1001, click
         size = (info.width, info.height)
         masks = (read_binary_remove_frames(src.binary_masks, size) if src.binary_masks
                  else read_quadmask_frames(src.mask, size))
-        before = count["done"]
         run_pipelined(((write_mattes, frame, quad) for frame, quad in zip(frames, masks)), lambda: done("mask"))
-        written = count["done"] - before
+        written = count["mask"]
         if written != info.frames:
             raise VoidError(f"the mask video of {folder} has {written} frames but {VIDEO_NAME} has "
                             f"{info.frames}; VOID needs both the same length")
@@ -406,10 +404,10 @@ def _relative_shot(shot: Shot, base: str) -> Shot:
                    output=replace(shot.output, directory=rel(shot.output.directory)))
 
 
-def _refuse_existing(paths: Iterable[str]) -> None:
+def _refuse_existing(paths: Iterable[str], verb: str) -> None:
     for path in paths:
         if os.path.exists(path):
-            raise VoidError(f"{path} already exists; void-nuke never overwrites files: import into "
+            raise VoidError(f"{path} already exists; void-nuke never overwrites files: {verb} "
                             "an empty --out folder")
 
 
@@ -437,13 +435,13 @@ def export_void_folder(shot: Shot, folder: str, fps: float = VOID_FPS,
         log.warning("%s has %d frames; VOID reads only the first %d", shot.name, len(frames),
                     VOID_MAX_FRAMES)
     paths = [os.path.join(folder, n) for n in (VIDEO_NAME, QUADMASK_NAME, PROMPT_NAME)]
-    _refuse_existing(paths)
+    _refuse_existing(paths, "export into")
     plate = SequencePattern(shot.plate)
     missing = plate.missing(frames)
     if missing:
         raise VoidError(f"plate frames {missing[:5]} of {shot.plate} are missing; render them first")
     os.makedirs(folder, exist_ok=True)
-    total = 2 * len(frames)
+    total = len(frames)
 
     def plate_frames() -> Iterator[np.ndarray]:
         for i, frame in enumerate(frames, 1):
@@ -461,7 +459,7 @@ def export_void_folder(shot: Shot, folder: str, fps: float = VOID_FPS,
             q = (_quadmask_from_sequence(quadmask, frame) if quadmask is not None
                  else _quadmask_from_shot(shot, frame, first=(i == 0)))
             masks.append(q)
-            _report(progress, len(frames) + i + 1, total, "quadmask")
+            _report(progress, i + 1, total, "quadmask")
             yield np.repeat(q[:, :, None], 3, axis=2)
 
     write_video(paths[1], mask_frames(), fps, lossless=True)
@@ -529,6 +527,8 @@ def _quadmask_from_sequence(source: MatteSource, frame: int) -> np.ndarray:
 
 def register(subparsers: Any) -> None:
     """Add ``import-void`` and ``export-void`` to the void-nuke command line."""
+    from .cli import add_progress_flag
+
     p = subparsers.add_parser("import-void", help="turn a VOID sequence folder into an EXR plate, "
                                                    "mattes and a shot file")
     p.add_argument("folder", help="VOID folder with input_video.mp4 and quadmask_0.mp4 "
@@ -542,6 +542,7 @@ def register(subparsers: Any) -> None:
     clicks.add_argument("--no-clicks", dest="clicks", action="store_false",
                         help="never carry clicked points over")
     p.add_argument("--format", choices=("toml", "json", "yaml"), default="toml", help="shot file format")
+    add_progress_flag(p)
     p.set_defaults(func=_cmd_import)
 
     p = subparsers.add_parser("export-void", help="write a shot as a VOID sequence folder")
@@ -550,23 +551,33 @@ def register(subparsers: Any) -> None:
                                                 "quadmask_0.mp4 and prompt.json")
     p.add_argument("--fps", type=float, default=VOID_FPS, help="frame rate of the videos (default 12)")
     p.add_argument("--quadmask", help="sequence holding the quadmask as value/255 (e.g. the server's "
-                                      "mask layer); needed when the shot has shapes or clicks")
+                                      "mask layer); needed when the shot has shapes or clicks (default: built "
+                                      "from the shot's remove and affected mattes)")
     p.add_argument("--quadmask-channel", help="channel of --quadmask to read (default alpha or the "
                                               "only channel)")
     p.add_argument("--crf", type=int, default=12, help="H.264 quality of input_video.mp4 (0 = lossless)")
+    add_progress_flag(p)
     p.set_defaults(func=_cmd_export)
 
 
-def _print_progress(done: int, total: int, what: str) -> None:
-    sys.stderr.write(f"\r{what}: {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+def _frame_progress(reporter: Callable[[Progress], None]) -> ProgressFn:
+    """A ``ProgressFn`` feeding the command's progress reporter, one stage after the other."""
+    def report(done: int, total: int, stage: str) -> None:
+        reporter(Progress("", stage, None, done, total, done / max(1, total), None, f"{stage} {done}/{total}"))
+    return report
+
+
+def _reporter(args: argparse.Namespace, stages: Sequence[str]) -> Any:
+    from .cli import progress_for
+    from .progress import stage_lanes
+
+    return progress_for(args, stage_lanes(*stages))
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    result = import_void_folder(args.folder, args.out, first_frame=args.first_frame, clicks=args.clicks,
-                                shot_format=args.format, progress=_print_progress)
+    with _reporter(args, ("plate", "mask")) as reporter:
+        result = import_void_folder(args.folder, args.out, first_frame=args.first_frame, clicks=args.clicks,
+                                    shot_format=args.format, progress=_frame_progress(reporter))
     print(f"wrote {result.shot_path} ({len(result.shot.frames)} frames {result.shot.frames}, "
           f"source {result.fps:g} fps)")
     return 0
@@ -575,7 +586,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     shot = Shot.load(args.shot)
     quadmask = MatteSource(args.quadmask, args.quadmask_channel) if args.quadmask else None
-    export_void_folder(shot, args.out, fps=args.fps, quadmask=quadmask, crf=args.crf,
-                       progress=_print_progress)
+    with _reporter(args, ("plate", "quadmask")) as reporter:
+        export_void_folder(shot, args.out, fps=args.fps, quadmask=quadmask, crf=args.crf,
+                           progress=_frame_progress(reporter))
     print(f"wrote {os.path.join(args.out, VIDEO_NAME)}, {QUADMASK_NAME} and {PROMPT_NAME}")
     return 0

@@ -73,6 +73,7 @@ def test_render_job_chunks_follow_the_segments(tmp_path: Path) -> None:
     plugin = (out / "sh010" / "render.plugin_info.job").read_text()
     assert "--shot <AUXFILE0>" in plugin and "--min-gpu-memory 40" in plugin
     assert "Executable=void-nuke" in plugin
+    assert "--progress deadline" in plugin  # the CommandLine plugin's progress lines
     assert os.access(out / "submit.sh", os.X_OK)
     info = dict(line.split("=", 1) for line in (out / "sh010" / "prepare.job_info.job").read_text().splitlines())
     assert info["Group"] == "none" and "InitialStatus" not in info  # Deadline's own default group, named

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def test_render_command_matches_the_run_contract(tmp_path: Path) -> None:
     assert run["args"] == ["run", "--shot", "{{Param.ShotsDir}}/{{Task.Param.Shot}}.toml",
                            "--frames", "{{Task.Param.Frames}}",
                            "--job-id", "{{Task.Param.Shot}}-{{Task.Param.Version}}-{{Task.Param.Segment}}",
-                           "--version", "{{Task.Param.Version}}",
+                           "--version", "{{Task.Param.Version}}", "--progress", "openjd",
                            "--path-mapping-rules", "file://{{Session.PathMappingRulesFile}}"]
     for step in template["steps"]:  # every task maps the shot files' paths when it runs
         assert step["script"]["actions"]["onRun"]["args"][-2:] == [
@@ -165,6 +166,9 @@ def test_openjd_run_renders_a_tiny_shot_in_segments(tiny_shots: Path, tmp_path: 
     proc = _openjd_run(bundle, cwd=tmp_path)
     assert "Frames(STRING) = 1006-1010" in proc.stdout  # the second segment ran as its own task
     assert "openjd_env: VOID_RUN_SERVER=tcp://127.0.0.1:" in proc.stdout  # on the worker's own server
+    # the farm monitor's progress: OpenJD reads "openjd_progress: N" lines, rising to 100 per task
+    shown = [float(v) for v in re.findall(r"openjd_progress: ([0-9.]+)", proc.stdout)]
+    assert shown and max(shown) == 100.0
     version = tmp_path / "renders" / "v001"
     frames = sorted(p.name for p in version.glob("sh010.*.exr"))
     assert frames == [f"sh010.{f}.exr" for f in range(1001, 1011)]

@@ -84,8 +84,8 @@ def test_a_cancelled_task_cancels_its_job_on_the_worker_server(tmp_path: Path) -
         proc = subprocess.Popen([sys.executable, "-m", "void_nuke.cli", "run", "--shot", str(tmp_path / "shot.toml"),
                                  "--job-id", "shot-v001-1", "--version", "v001"], env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for line in proc.stderr:  # the progress bar: the job is running on the server
-            if line.startswith("masks"):
+        for line in proc.stderr:  # progress lines: the job is running on the server
+            if " masks " in line:
                 break
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)

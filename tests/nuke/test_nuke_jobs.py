@@ -242,8 +242,10 @@ def test_a_pasted_copy_forgets_the_job_and_the_original_keeps_it(group: object,
     finish(job)
     finish(copy_job)
     assert json.loads(group[JOB_KNOB].value())["job_id"] == job.info.job_id
-    assert group["version"].value() == "v001" and json.loads(group[JOB_KNOB].value())["state"] == "done"
+    assert json.loads(group[JOB_KNOB].value())["state"] == "done"
     assert json.loads(copy[JOB_KNOB].value())["job_id"] != job.info.job_id
+    # both deliver into the same output folder; which claims v001 depends on which thread writes first
+    assert {group["version"].value(), copy["version"].value()} == {"v001", "v002"}
 
 
 def test_a_job_stored_by_the_first_release_is_followed_and_blocks_a_second_send(

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 from typing import Iterator, List, Optional
@@ -17,13 +16,6 @@ from void_nuke.demo import SyntheticShot, make_synthetic_shot, start_server, sto
 def synthetic(tmp_path) -> SyntheticShot:
     """A small 8-frame shot: textured background, a ball to remove, its shadow as affected region."""
     return make_synthetic_shot(str(tmp_path / "shot"), frames=8, size=(96, 56))
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (for a server that must come back on the same address)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerProcess:

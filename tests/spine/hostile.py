@@ -1,12 +1,20 @@
 """A raw protocol peer for tests that play a hostile client (or a foreign process)."""
 from __future__ import annotations
 
+import socket
 from typing import Any, Dict, List, Optional
 
 import msgpack
 import zmq
 
 from void_nuke.protocol import PROTOCOL_VERSION, Message, decode, encode
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for a server that must come back on the same address)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class RawPeer:

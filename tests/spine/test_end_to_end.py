@@ -55,7 +55,9 @@ def test_submit_writes_versioned_results_with_the_plate_background(server, synth
         assert err_after < 0.5 * err_before  # the ball is gone, the background is back
         attrs = result.spec.attributes
         assert attrs["void:job_id"] == first.job_id and attrs["void:engine"] == "classic"
-        assert attrs["void:source_frame"] == frame and attrs["void:prompt"] == shot.prompt
+        assert attrs["void:source_frame"] == frame
+        assert attrs["void:source_file"] == os.path.basename(shot.plate_sequence.path(frame))  # the real plate
+        assert not {"void:prompt", "void:steps", "void:seed", "void:guidance", "void:passes"} & set(attrs)
         x, y, w, h = (int(v) for v in attrs["void:mask.bbox"].split())  # the edit region's box
         rows, cols = np.nonzero(q != 255)
         assert (x, y, x + w - 1, y + h - 1) == (cols.min(), rows.min(), cols.max(), rows.max())
@@ -176,6 +178,11 @@ def test_paths_mode_reads_and_writes_shared_storage_through_path_mapping(server_
     written = tmp_path / "storage" / "results" / "v001"
     assert sorted(os.listdir(written)) == sorted([".void-job"] + [synthetic.shot.result_name(f)
                                                                    for f in synthetic.shot.process_frames])
+    typo = studio_shot.with_changes(engine=EngineSettings(options={"no_such_option": 1}))
+    with Client(srv.address) as client:
+        with pytest.raises(VoidError, match="no_such_option"):
+            client.run(typo, transfer="paths")
+    assert list_versions(str(tmp_path / "storage" / "results")) == [1]  # the failed job gave its version back
 
 
 def test_errors_name_the_problem(server_factory, synthetic, tmp_path):
@@ -198,10 +205,15 @@ def test_errors_name_the_problem(server_factory, synthetic, tmp_path):
 
 
 def test_preview_delivers_the_quadmask_before_any_engine_runs(server, synthetic):
+    shot = synthetic.shot
     with Client(server.address) as client:
-        result = client.run(synthetic.shot, preview=True)
+        result = client.run(shot, preview=True)
+    out = shot.output.directory
+    assert result.version_dir == os.path.join(out, "quadmask", "v001")  # apart from results, with its own names
+    assert result.pattern == os.path.join(out, "quadmask", "v001", "demo_quadmask.####.exr")
+    assert not os.path.exists(os.path.join(out, "v001"))
     values = set()
-    for path in result_files(result, synthetic.shot):
+    for path in (os.path.join(result.version_dir, f"demo_quadmask.{f}.exr") for f in shot.process_frames):
         image = read_image(path)
         assert image.spec.attributes["void:preview"] == "quadmask"
         values |= set(np.unique(np.rint(image.channel("void.mask").astype(np.float32) * 255)).astype(int))

@@ -106,7 +106,7 @@ def test_an_engine_failure_through_the_server_names_the_frame_and_logs_the_trace
     trace = assert_speaks(done.stderr)
 
     status = cli("status", "fails-at-1003", "--server", srv.address)
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr  # status JOB exits with the job's state
     assert f"failed on frame {FAIL_ON}" in status.stdout and f"trace id {trace}" in status.stdout
     assert "error: error" not in status.stdout and "Traceback" not in status.stdout
 

@@ -11,7 +11,7 @@ from void_nuke.demo import make_synthetic_shot
 from void_nuke.exrio import read_image
 from void_nuke.shot import OutputSettings
 
-from conftest import free_port  # noqa: I100 (the spine's own fixtures module)
+from hostile import free_port
 
 
 def frames_of(result, shot):

@@ -3,78 +3,92 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
-import threading
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, Optional
 
 from ..engine_settings import MEMORY_MODES, add_engine_flags
 from ..pathmap import add_rules_argument, load_rules, localise_shot
-from ..progress import Progress
 from ..shot import Shot
 from .plan import GPU_MEMORY_GB, MAX_SEGMENT_FRAMES, OS_FAMILIES, TASKS_PER_SHOT
 
 
-class BatchLog:
-    """Progress of many shots as log lines: one per shot at each stage and every 10 %.
+class StampedLog:
+    """A log file (``--log-file``) that receives lines, each stamped with the local date and time."""
 
-    Lines go to ``stream`` (stderr) and, with ``log_file``, also to that file (appended,
-    each line stamped with the time), so a long batch leaves a record.
-    """
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "a", encoding="utf-8")
 
-    def __init__(self, stream: Optional[TextIO] = None, log_file: Optional[str] = None) -> None:
-        self.stream = stream or sys.stderr
-        self.file: Optional[TextIO] = open(log_file, "a", encoding="utf-8") if log_file else None
-        self.lock = threading.Lock()
-        self.last: Dict[str, Any] = {}
+    def write(self, text: str) -> None:
+        stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        for line in text.splitlines():
+            self.file.write(f"{stamp} {line}\n")
 
-    def write(self, line: str) -> None:
-        with self.lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            if self.file is not None:
-                stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-                self.file.write(f"{stamp} {line}\n")
-                self.file.flush()
+    def flush(self) -> None:
+        self.file.flush()
 
-    def __call__(self, shot: Shot, p: Progress) -> None:
-        key = (p.stage, int(min(max(p.fraction, 0.0), 1.0) * 10))
-        with self.lock:
-            if self.last.get(shot.name) == key:
-                return
-            self.last[shot.name] = key
-        eta = f" eta {int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}" if p.eta_s is not None else ""
-        self.write(f"[{shot.name}] {p.stage:<8} {p.fraction * 100:5.1f}%{eta}  {p.message}")
-
-    def outcome(self, outcome: Any) -> None:
-        detail = outcome.version_dir if outcome.ok else outcome.error
-        where = f" on {outcome.server}" if outcome.server else ""
-        tries = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
-        self.write(f"[{outcome.shot.name}] {outcome.status}{where}{tries}: {detail}")
-
-    def server_down(self, server: str, reason: str) -> None:
-        self.write(f"server {server} dropped from the batch, its shots go to the others: {reason}")
+    def isatty(self) -> bool:
+        return False
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
+        self.file.close()
+
+
+def outcome_line(outcome: Any) -> str:
+    """``done on tcp://gpu01:5557 after 2 attempts: /renders/sh010/v003``."""
+    detail = outcome.version_dir if outcome.ok else outcome.error
+    where = f" on {outcome.server}" if outcome.server else ""
+    tries = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
+    return f"{outcome.status}{where}{tries}: {detail}"
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from ..batch import load_shot_list, run_batch, select_shots, servers_from_env
+    from ..cli import emit_json
+    from ..progress import BatchReporter
 
     shots = select_shots(load_shot_list(args.shots), args.only or ())
-    log = BatchLog(log_file=args.log_file)
+    names = [s.name for s in shots]
+    reporters = [BatchReporter(names, args.progress, machine_output=args.json)]
+    log_file = StampedLog(args.log_file) if args.log_file else None
+    if log_file is not None:  # the file gets plain lines whatever the terminal shows
+        reporters.append(BatchReporter(names, "plain", stream=log_file, clock=False))
+
+    def on_progress(shot: Shot, event: Any) -> None:
+        for reporter in reporters:
+            reporter(shot.name, event)
+
+    def on_outcome(outcome: Any) -> None:
+        for reporter in reporters:
+            reporter.finish(outcome.shot.name, outcome_line(outcome))
+
+    def note(text: str) -> None:
+        for reporter in reporters:
+            reporter.note(text)
+
     try:
-        report = run_batch(shots, servers=args.server or servers_from_env(), jobs=args.jobs, on_progress=log,
-                           on_outcome=log.outcome, transfer=args.transfer, retries=args.retries,
-                           timeout=args.timeout, on_server_down=log.server_down)
+        report = run_batch(shots, servers=args.server or servers_from_env(), jobs=args.jobs,
+                           on_progress=on_progress, on_outcome=on_outcome, transfer=args.transfer,
+                           retries=args.retries, timeout=args.timeout,
+                           on_server_down=lambda server, why: note(f"server {server} dropped from the batch, "
+                                                                   f"its shots go to the others: {why}"),
+                           on_interrupt=lambda: note("cancelling the running shots (Ctrl-C again to stop "
+                                                     "waiting)"))
     finally:
-        log.close()
+        for reporter in reporters:
+            reporter.close()
+        if log_file is not None:
+            log_file.close()
     if args.report:
         report.save(args.report)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        print(report.table(), flush=True)
+    if report.abandoned:  # workers are still cancelling: leave without tearing their sockets down under them
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
     return report.exit_code
 
 
@@ -107,15 +121,15 @@ def load_task_shot(path: str, rules: Optional[str]) -> Shot:
 
 
 def cmd_farm_prepare(args: argparse.Namespace) -> int:
-    from ..cli import ProgressBar
+    from ..progress import RUN_LANES, make_reporter
     from .tasks import prepare_shot
 
     shot = load_task_shot(args.shot, args.path_mapping_rules)
-    bar = ProgressBar()
+    bar = make_reporter(args.progress, RUN_LANES)
     try:
         report = prepare_shot(shot, args.version, preview=args.preview, on_progress=bar)
     finally:
-        bar.finish()
+        bar.close()
     print(f"{shot.name}: {len(report.inputs)} input sequence(s) checked over {report.frames} frames; "
           f"delivering into {report.version_dir}")
     if report.already_delivered:
@@ -177,9 +191,10 @@ def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentPa
     p.add_argument("--no-gpu", action="store_true",
                    help="do not ask for a GPU worker (runs the render tasks on any machine)")
     p.add_argument("--version", help="deliver into this version folder (e.g. v003) instead of claiming the "
-                                     "next free one now")
+                                     "next free one now (default: the next free one)")
     p.add_argument("--path-map", help="path-mapping rules from this machine to the farm "
-                                      "(OpenJD pathmapping-1.0 JSON, or TOML/YAML [[rules]] source/destination)")
+                                      "(OpenJD pathmapping-1.0 JSON, or TOML/YAML [[rules]] source/destination; default: "
+                                      "none, the farm sees this machine's paths)")
     p.add_argument("--executable", default="void-nuke", help="the void-nuke command on the workers")
     p.add_argument("--quadmask-preview", action="store_true",
                    help="the prepare task also writes a quadmask preview (OUT/quadmask/vNNN)")
@@ -209,6 +224,8 @@ def _add_farm_writer(sub: Any, farm: str, help_text: str) -> argparse.ArgumentPa
 
 
 def register(subparsers: Any) -> None:
+    from ..cli import add_json_flag, add_progress_flag
+
     p = subparsers.add_parser("batch", help="run a list of shots on servers or in this process")
     p.add_argument("shots", help="shot list (.toml, .yaml, .json): [defaults] and [[shots]]")
     p.add_argument("--server", action="append",
@@ -217,14 +234,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--jobs", type=int, help="shots in flight at once (default: one per server)")
     p.add_argument("--transfer", choices=("pixels", "paths"), default="pixels",
                    help="with servers: stream frames (pixels) or use shared storage (paths)")
-    p.add_argument("--only", action="append", metavar="SHOT", help="run only this shot of the list (repeatable)")
+    p.add_argument("--only", action="append", metavar="SHOT",
+                   help="run only this shot of the list; repeatable (default: every shot)")
     p.add_argument("--retries", type=int, default=0,
                    help="run a failed shot again up to this many times, resuming its job (default 0)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds of server silence before a server counts as gone (default 30)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
-    p.add_argument("--log-file", metavar="FILE", help="also append the progress lines to FILE, time-stamped")
+    p.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE (default: none)")
+    p.add_argument("--log-file", metavar="FILE",
+                   help="also append the progress lines to FILE, time-stamped (default: none)")
+    add_progress_flag(p)
+    add_json_flag(p)
     p.set_defaults(func=cmd_batch)
 
     farm = subparsers.add_parser("farm", help="write render-farm jobs for a shot list; farm-side tasks")
@@ -233,7 +253,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-worker-server", dest="worker_server", action="store_false",
                    help="each render task loads the engine itself instead of sharing one void-server per worker")
     p = _add_farm_writer(sub, "deadline", "Deadline 10 CommandLine jobs (job + plugin info files)")
-    p.add_argument("--pool", help="Deadline pool")
+    p.add_argument("--pool", help="Deadline pool (default: none, the repository's default)")
     p.add_argument("--group", help="Deadline group for render tasks (e.g. your GPU machines; default none)")
     p.add_argument("--cpu-group", help="Deadline group for the prepare and publish jobs (default none)")
     p = _add_farm_writer(sub, "opencue", "OpenCue job spec XML (opencue-pyoutline)")
@@ -252,20 +272,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds to wait for the server to listen (default 600)")
     p.add_argument("--shots", metavar="DIR", help="the job's shot files: the server may read and write their "
-                                                  "input and output folders, and no others")
+                                                  "input and output folders, and no others (default: none)")
     add_rules_argument(p)
     add_engine_flags(p)
     p.set_defaults(func=cmd_farm_server)
 
     p = sub.add_parser("prepare", help="farm task: check a shot's input frames and make its version folder")
-    p.add_argument("--shot", required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--preview", action="store_true", help="also write a quadmask preview")
+    p.add_argument("--shot", required=True, metavar="FILE", help="the shot file the job wrote (shots/<shot>.toml)")
+    p.add_argument("--version", required=True, help="the version folder to deliver into, e.g. v003")
+    p.add_argument("--preview", action="store_true",
+                   help="also write a quadmask preview into OUT/quadmask/vNNN (what --quadmask-preview asks for)")
     add_rules_argument(p)
+    add_progress_flag(p)
     p.set_defaults(func=cmd_farm_prepare)
 
     p = sub.add_parser("publish", help="farm task: check every frame was delivered and write the manifest")
-    p.add_argument("--shot", required=True)
-    p.add_argument("--version", required=True)
+    p.add_argument("--shot", required=True, metavar="FILE", help="the shot file the job wrote (shots/<shot>.toml)")
+    p.add_argument("--version", required=True, help="the version folder to check, e.g. v003")
     add_rules_argument(p)
     p.set_defaults(func=cmd_farm_publish)

@@ -91,6 +91,8 @@ def plugin_info(fs: FarmShot, kind: str, options: FarmOptions) -> Info:
         args = ["farm", kind, "--shot", shot_file, "--version", fs.version]
         if kind == "prepare" and options.quadmask_preview:
             args.append("--preview")
+    if kind in ("render", "prepare"):  # Deadline's CommandLine plugin reads "Progress: N%" lines
+        args += ["--progress", "deadline"]
     args += ["--path-mapping-rules", DEADLINE]
     return [("Executable", options.executable), ("Arguments", " ".join(quote_arg(a) for a in args)),
             ("StartupDirectory", ""), ("ShellExecute", "False")]

@@ -13,14 +13,13 @@ import datetime
 import json
 import os
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import __version__
 from ..atomic import atomic_write_bytes
-from ..errors import ImageError, VoidError
-from ..exrio import ImageSpec, read_spec
-from ..sequences import SequencePattern
+from ..errors import VoidError
+from ..preflight import check_inputs
 from ..shot import Shot
 from ..versions import OWNER_FILE, claim_version, find_job_version
 from .plan import check_version, claimed_on_farm, result_pattern, version_owner
@@ -39,56 +38,6 @@ class PrepareReport:
 
 def _shown(frames: List[int]) -> str:
     return ", ".join(str(f) for f in frames[:8]) + (" ..." if len(frames) > 8 else "")
-
-
-def check_inputs(shot: Shot) -> List[str]:
-    """Raise ``ImageError`` naming the first problem with the shot's input frames.
-
-    Returns the input sequences checked.
-    """
-    frames = list(shot.process_frames)
-    inputs = shot.inputs()
-    for role, seq in inputs:
-        missing = seq.missing(frames)
-        if missing:
-            raise ImageError(f"{role}: {len(missing)} frame(s) missing from {seq.pattern}: {_shown(missing)}. "
-                             "Render them, or narrow the frame range.", detail={"role": role, "missing": missing})
-    plate_seq = shot.plate_sequence
-    first = read_spec(plate_seq.path(frames[0]))
-    for frame in frames:
-        spec = read_spec(plate_seq.path(frame))
-        if spec.display_window != first.display_window:
-            raise ImageError(f"plate: frame {frame} has format {_format(spec)} but frame {frames[0]} has "
-                             f"{_format(first)}; a shot must keep one format")
-    channels = {f"remove/{i}": m.channel for i, m in enumerate(shot.remove)}
-    channels.update({f"affected/{i}": m.channel for i, m in enumerate(shot.affected)})
-    for role, seq in inputs[1:]:
-        for frame in frames:
-            _check_matte(role, seq, frame, channels.get(role), first)
-    for role, channel in channels.items():
-        if not any(r == role for r, _ in inputs) and channel not in first.channels:
-            raise ImageError(f"{role}: the plate has no channel {channel!r} (it has "
-                             f"{', '.join(first.channels)}); export the matte into the plate or name "
-                             "another channel")
-    return [seq.pattern for _, seq in inputs]
-
-
-def _format(spec: ImageSpec) -> str:
-    return f"{spec.full_width}x{spec.full_height}"
-
-
-def _check_matte(role: str, seq: SequencePattern, frame: int, channel: Optional[str], plate: ImageSpec) -> None:
-    path = seq.path(frame)
-    spec = read_spec(path)
-    if spec.display_window != plate.display_window:
-        raise ImageError(f"{role}: {path} has format {_format(spec)} but the plate is {_format(plate)}; "
-                         "render the matte at plate resolution")
-    if channel is not None:
-        if channel not in spec.channels:
-            raise ImageError(f"{role}: {path} has no channel {channel!r} (it has {', '.join(spec.channels)})")
-    elif "A" not in spec.channels and len(spec.channels) != 1:
-        raise ImageError(f"{role}: {path} has channels {', '.join(spec.channels)} but no alpha; name the "
-                         "matte channel in the shot file")
 
 
 def version_dir(shot: Shot, version: str) -> str:
@@ -140,16 +89,15 @@ def prepare_shot(shot: Shot, version: str, preview: bool = False,
 
 
 def write_preview(shot: Shot, version: str, on_progress: Optional[Callable[[Any], None]] = None) -> str:
-    """The quadmask as colour frames in ``OUT/quadmask/<version>`` (runs the mask stage in-process)."""
+    """The quadmask as colour frames in ``OUT/quadmask/<version>/<name>_quadmask.####.exr`` (runs the
+    mask stage in-process)."""
     try:
         from void_server.runner import run_shot_local
     except ImportError:
         raise VoidError("a quadmask preview needs the server parts on this machine: "
                         "pip install 'void-nuke[server]'") from None
-    preview_shot = shot.with_changes(output=replace(shot.output, mask_layer=False,
-                                                    directory=os.path.join(shot.output.directory, "quadmask")))
-    result = run_shot_local(preview_shot, job_id=f"{shot.name}-quadmask-{version}", on_progress=on_progress,
-                            version=version, preview=True)
+    result = run_shot_local(shot, job_id=f"{shot.name}-quadmask-{version}", on_progress=on_progress,
+                            version=version, preview=True, check_inputs=False)
     return result.version_dir
 
 

@@ -39,7 +39,7 @@ from ..panel_model import JobInfo, PanelActions
 from ..progress import Progress
 from ..results import RunResult
 from ..streaming import Throttle, landed_range, node_status
-from ..versions import find_job_version
+from ..versions import find_job_version, preview_shot
 from . import results as versions
 from .node import JOB_KNOB, TILE_COLOURS, node_id, void_nodes
 from .snapshot import take
@@ -393,9 +393,10 @@ def send(group: object, preview: bool = False) -> Optional[Job]:
         _refuse(group, exc.message)
         return None
     shot, process = snap.shot, snap.shot.process_frames
+    target = preview_shot(shot) if preview else shot  # previews land in OUT/quadmask with their own names
     notes = " ".join(f"({note})" for note in snap.notes)
-    info = JobInfo(snap.job_id, str(group["server"].value()).strip(), shot.output.directory,  # type: ignore[index]
-                   shot.output_name, shot.result_padding, process.first, process.last, snap.state_hash,
+    info = JobInfo(snap.job_id, str(group["server"].value()).strip(), target.output.directory,  # type: ignore[index]
+                   target.output_name, shot.result_padding, process.first, process.last, snap.state_hash,
                    preview, RUNNING, notes, group.fullName(), node_id(group), shot.view)  # type: ignore[attr-defined]
     for note in snap.notes:
         print(f"VOID {info.node}: {note}")

@@ -218,7 +218,8 @@ class VoidEngine(Engine):
         settings = job.shot.engine
         self._last_run = {"steps": settings.steps, "seed": settings.seed, "guidance": settings.guidance,
                           "passes": settings.passes, "memory_mode": self.memory.mode,
-                          "resolution": options.resolution, "fps_mode": options.fps_mode, "fit": options.fit}
+                          "resolution": options.resolution, "fps_mode": options.fps_mode, "fit": options.fit,
+                          "prompt": job.shot.prompt}
         config = choose_config(job.shot.ocio_config, self.settings.get("ocio_config") or "ocio://default")
         self._last_run["ocio_config"] = config.config
         progress(0.0, config.note)
