@@ -138,7 +138,8 @@ class JobRunner:
             remove, affected = self.mattes(frame)
             if sam2_seq is not None:
                 remove.append(read_image(sam2_seq.path(frame)).pixels[:, :, 0].astype(np.float32))
-            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=(frame == self.frames[0]),
+            first = frame == self.frames[0] and self.shot.engine.name in qm.FIRST_FRAME_RULE_ENGINES
+            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=first,
                                   shape=(self.spec.height, self.spec.width))
             self.write_quadmask(frame, q)
             self._emit("masks", frame, i + 1, len(self.frames), MASK_SHARE * (i + 1) / len(self.frames),
