@@ -295,7 +295,7 @@ def test_bad_options_name_the_option(locked_off, options, field):
 
 
 def test_options_parse_numbers_to_their_types():
-    options = ClassicOptions.from_options({"radius": 3.0, "inpaint_radius": 2})
+    options = ClassicOptions.from_options({"radius": 3.0, "synthesis_pixels": 5e3})
     assert options.radius == 3 and isinstance(options.radius, int)
-    assert options.inpaint_radius == 2.0 and isinstance(options.inpaint_radius, float)
+    assert options.synthesis_pixels == 5000 and isinstance(options.synthesis_pixels, int)
     assert create_engine({}).metadata()["void:engine"] == "classic"
