@@ -45,17 +45,25 @@ from .flowfield import Track, disk, fill_smooth, pair_flows, tone_map_luma
 from .patchfill import PATCH_RADIUS, synthesize, transfer
 from .sampling import OPENCV_MAX_SIDE, any_tap, floor_index, sample
 
-_CACHE_BYTES = 384 * 2 ** 20
-"""Memory for each of the two caches kept while a job's units run: prepared
-frames (masks, reduced luminance) and flow fields between consecutive frames."""
+_FLOW_BYTES = 256 * 2 ** 20
+"""Memory for the flow fields between consecutive frames kept while a job's units run
+(enough for the search window at 4K with the default ``flow_width``)."""
+_FRAME_BYTES = 192 * 2 ** 20
+"""Memory for the frames prepared for filling (masks, reduced luminance)."""
+_SOURCE_BYTES = 128 * 2 ** 20
+"""Memory for the full-resolution crops of the frames pixels are copied from."""
 _ANCHOR_PAD = 32
 """Pixels of keep around an anchor's edit region stored with it."""
 _ANCHORS_KEPT = 2
 _THIN_PAD = 8
 """Known pixels around a thin part that its Navier-Stokes inpainting reads (twice its radius)."""
-_LOW_FREQUENCY_SIGMA = 1.5
-"""Blur, in synthesis-grid pixels, of the correction that gives copied texture the
-synthesised fill's low frequencies (its brightness and colour where it lands)."""
+_BLOCK = 16
+"""Full-resolution pixels between the points that decide where synthesised texture is copied from
+(at least 4 synthesis-grid pixels)."""
+_LOW_FREQUENCY_SIGMA = 6.0
+"""Blur, in full-resolution pixels (at least 1.5 synthesis-grid pixels), of the correction that
+gives copied texture the synthesised fill's low frequencies (its brightness and colour where it
+lands); finer detail is the copied texture's own."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -166,6 +174,60 @@ def _pool(mask: np.ndarray, cells: Tuple[np.ndarray, np.ndarray], axis: int) -> 
     return out
 
 
+class _SourceCrops:
+    """Full-resolution crops of the frames pixels are copied from, grown to what has been asked of them.
+
+    Reading a whole 4K frame to copy a few thousand pixels from it costs more
+    than the copying; consecutive targets read the same region of the same
+    sources, so each source keeps the box around what was read (padded), and
+    the whole frame is read again only when a request leaves that box. Values
+    are exactly those of the whole frame.
+    """
+
+    _PAD = 64
+
+    def __init__(self, read: Callable[[int], np.ndarray], budget: int) -> None:
+        self._read = read
+        self._budget = budget
+        self._items: "OrderedDict[int, Tuple[Tuple[int, int, int, int], np.ndarray]]" = OrderedDict()
+        self.region: Optional[Tuple[int, int, int, int]] = None
+        """Where the job's edit regions lie (seen so far): what targets will ask for; a crop covers it."""
+
+    def include(self, box: Tuple[int, int, int, int]) -> None:
+        """Widen ``region`` by an edit region's box."""
+        self.region = box if self.region is None else _union(self.region, box)
+
+    def sample(self, frame: int, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        need = (int(np.floor(xs.min())), int(np.floor(ys.min())), int(np.floor(xs.max())) + 2,
+                int(np.floor(ys.max())) + 2)
+        box, crop = self._crop(frame, need)
+        return sample(crop, xs - box[0], ys - box[1])
+
+    def _crop(self, frame: int, need: Tuple[int, int, int, int]) -> Tuple[Tuple[int, int, int, int], np.ndarray]:
+        held = self._items.pop(frame, None)
+        if held is not None and held[0][0] <= need[0] and held[0][1] <= need[1] and \
+                held[0][2] >= need[2] and held[0][3] >= need[3]:
+            self._items[frame] = held
+            return held
+        rgb = self._read(frame)
+        height, width = rgb.shape[:2]
+        for wider in (held[0] if held is not None else None, self.region):
+            if wider is not None:
+                need = _union(need, wider)
+        box = (max(0, need[0] - self._PAD), max(0, need[1] - self._PAD), min(width, need[2] + self._PAD),
+               min(height, need[3] + self._PAD))
+        entry = (box, rgb[box[1]:box[3], box[0]:box[2]].copy())
+        self._items[frame] = entry
+        total = sum(item[1].nbytes for item in self._items.values())
+        while total > self._budget and len(self._items) > 1:
+            total -= self._items.popitem(last=False)[1][1].nbytes
+        return entry
+
+
+def _union(a: Tuple[int, int, int, int], b: Tuple[int, int, int, int]) -> Tuple[int, int, int, int]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
 @dataclass
 class _Frame:
     """What filling the frames around one frame needs of it, kept while they are filled."""
@@ -178,64 +240,93 @@ class _Frame:
     """uint8 tone-mapped luminance at flow resolution."""
     hole_small: np.ndarray
     """uint8 (0/255) cells at flow resolution that any pixel to replace touches."""
-    _taps: Optional[np.ndarray] = None
-    _taps_small: Optional[np.ndarray] = None
 
     def reads_hole(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Whether a bilinear sample at each full-resolution point (xs, ys) reads a pixel to replace."""
         out = np.zeros(len(xs), bool)
         if self.box is None:
             return out
-        if self._taps is None:
-            self._taps = any_tap(np.pad(self.hole, ((1, 0), (1, 0))))
+        taps = any_tap(np.pad(self.hole, ((1, 0), (1, 0))))
         cols = np.floor(xs).astype(np.intp) - (self.box[0] - 1)
         rows = np.floor(ys).astype(np.intp) - (self.box[1] - 1)
-        inside = (cols >= 0) & (cols < self._taps.shape[1]) & (rows >= 0) & (rows < self._taps.shape[0])
-        out[inside] = self._taps[rows[inside], cols[inside]]
+        inside = (cols >= 0) & (cols < taps.shape[1]) & (rows >= 0) & (rows < taps.shape[0])
+        out[inside] = taps[rows[inside], cols[inside]]
         return out
 
     def reads_hole_small(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """The same at flow resolution, for points known to lie inside the frame."""
-        if self._taps_small is None:
-            self._taps_small = any_tap(self.hole_small > 0)
         rows, cols, _ = floor_index(xs, ys, self.hole_small.shape)
-        return self._taps_small[rows, cols]
+        return any_tap(self.hole_small > 0)[rows, cols]
 
 
 @dataclass
 class _Anchor:
-    """An anchor frame's fill: its pixels around the edit region, background everywhere."""
+    """An anchor frame's fill: its pixels around the edit region, and which of them are background."""
 
     box: Tuple[int, int, int, int]
     rgb: np.ndarray
+    background: np.ndarray
+    """bool: kept or filled (False where nothing could be restored and the plate stayed)."""
+
+    def reads_background(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Whether a bilinear sample at each full-resolution point reads background only."""
+        x0, y0, x1, y1 = self.box
+        ok = (xs >= x0) & (xs <= x1 - 1) & (ys >= y0) & (ys <= y1 - 1)
+        rows, cols, _ = floor_index(xs[ok] - x0, ys[ok] - y0, self.background.shape)
+        ok[ok] = ~any_tap(~self.background)[rows, cols]
+        return ok
 
 
-@dataclass
 class _Target:
-    """The frame being filled: its pixels to replace and how far each one got."""
+    """The frame being filled: its pixels to replace and which of them still need a value.
 
-    frame: int
-    position: int
-    out: np.ndarray
-    xs: np.ndarray
-    ys: np.ndarray
-    todo: np.ndarray
-    """Per pixel to replace: still without a value."""
-    box: Tuple[int, int, int, int]
-    roi: Tuple[int, int, int, int]
-    """gx0, gy0, width, height of the flow-resolution grid points followed through other frames."""
-    cell_x: np.ndarray
-    """Per pixel: the flow-resolution cell (top-left of its bilinear taps) in ``roi``."""
-    cell_y: np.ndarray
-    local_x: np.ndarray
-    """Per pixel: its flow-resolution coordinates relative to ``roi``."""
-    local_y: np.ndarray
-    counts: Dict[str, int]
+    Each pixel belongs to a cell of the flow-resolution grid (the top-left of
+    its four bilinear taps there); pixels are indexed by cell so that a source
+    that shows only a few cells costs only their pixels.
+    """
+
+    def __init__(self, frame: int, position: int, out: np.ndarray, xs: np.ndarray, ys: np.ndarray,
+                 box: Tuple[int, int, int, int], grid: _Grid) -> None:
+        self.frame, self.position, self.out, self.xs, self.ys, self.box = frame, position, out, xs, ys, box
+        self.todo = np.ones(len(xs), bool)
+        self.unrestored = np.zeros(0, np.intp)
+        """Pixels left as the plate had them: no background anywhere in the frame to restore them from."""
+        self.counts = {"propagated": 0, "anchored": 0, "synthesized": 0, "unrestorable": 0}
+        gx, gy = grid.to_grid(xs, ys)
+        gw, gh = grid.size
+        rx0, ry0 = max(0, int(np.floor(gx.min())) - 1), max(0, int(np.floor(gy.min())) - 1)
+        rx1, ry1 = min(gw, int(np.floor(gx.max())) + 3), min(gh, int(np.floor(gy.max())) + 3)
+        self.roi = (rx0, ry0, rx1 - rx0, ry1 - ry0)
+        """gx0, gy0, width, height of the flow-resolution grid points followed through other frames."""
+        self.local_x, self.local_y = gx - rx0, gy - ry0
+        """Per pixel: its flow-resolution coordinates relative to ``roi``."""
+        cells = (self.roi[3] - 1, self.roi[2] - 1)
+        cell_x = np.clip(np.floor(self.local_x), 0, cells[1] - 1).astype(np.intp)
+        cell_y = np.clip(np.floor(self.local_y), 0, cells[0] - 1).astype(np.intp)
+        self.cell = cell_y * cells[1] + cell_x
+        self._order = np.argsort(self.cell, kind="stable")
+        self._left = np.bincount(self.cell, minlength=cells[0] * cells[1])
+        self._start = np.concatenate([[0], np.cumsum(self._left)])
+        self._cells_shape = cells
 
     def todo_cells(self) -> np.ndarray:
-        cells = np.zeros((self.roi[3] - 1, self.roi[2] - 1), bool)
-        cells[self.cell_y[self.todo], self.cell_x[self.todo]] = True
-        return cells
+        """bool (rows, cols) of cells: which still hold pixels without a value."""
+        return (self._left > 0).reshape(self._cells_shape)
+
+    def todo_in(self, cells: np.ndarray) -> np.ndarray:
+        """Indices of the pixels still without a value in ``cells`` (bool, cell grid)."""
+        chosen = np.flatnonzero(cells.ravel())
+        lengths = self._start[chosen + 1] - self._start[chosen]
+        offsets = np.repeat(self._start[chosen] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        which = self._order[offsets + np.arange(int(lengths.sum()))]
+        return which[self.todo[which]]
+
+    def done(self, which: np.ndarray, how: str) -> None:
+        """Mark pixels ``which`` as filled, counting them under ``how``."""
+        which = which[self.todo[which]]
+        self.todo[which] = False
+        self._left -= np.bincount(self.cell[which], minlength=len(self._left))
+        self.counts[how] += len(which)
 
 
 class ClassicEngine(Engine):
@@ -266,9 +357,11 @@ class ClassicEngine(Engine):
             except Exception as exc:  # OpenCV, NumPy, memory: say which frame, keep the cause
                 raise ClassicError(f"the classic engine failed on frame {frame}: {type(exc).__name__}: {exc}",
                                    detail={"frame": frame}) from exc
-            progress((i + 1) / len(unit.frames),
-                     f"frame {frame}: {counts['propagated']} pixels from other frames, "
-                     f"{counts['anchored']} carried from the anchor, {counts['synthesized']} synthesized")
+            message = (f"frame {frame}: {counts['propagated']} pixels from other frames, "
+                       f"{counts['anchored']} carried from the anchor, {counts['synthesized']} synthesized")
+            if counts["unrestorable"]:
+                message += f", {counts['unrestorable']} kept (no background visible anywhere in the frame)"
+            progress((i + 1) / len(unit.frames), message)
             yield frame, rgb
 
     def close(self) -> None:
@@ -299,10 +392,11 @@ class _Filler:
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         small = self._grid.size[0] * self._grid.size[1]
         window = 2 * options.radius + options.unit_frames + 2
-        self._frames: _LRU[int, _Frame] = _LRU(min(window, _CACHE_BYTES // (3 * small)), self._prepare)
+        self._frames: _LRU[int, _Frame] = _LRU(min(window, _FRAME_BYTES // (4 * small)), self._prepare)
         self._flows: _LRU[int, Tuple[np.ndarray, np.ndarray]] = _LRU(
-            min(window, _CACHE_BYTES // (8 * small)), self._pair)
+            min(window, _FLOW_BYTES // (8 * small)), self._pair)
         self._anchors: "OrderedDict[int, Optional[_Anchor]]" = OrderedDict()
+        self._sources = _SourceCrops(self._source_rgb, _SOURCE_BYTES)
         digest = hashlib.sha256(repr((job.shot.fingerprint(), job.frames, astuple(options))).encode())
         self._scratch_key = digest.hexdigest()[:16]
 
@@ -323,7 +417,7 @@ class _Filler:
         target = self._target(position)
         if target is None:
             out = self._plate(self._job.frames[position])
-            return out, {"propagated": 0, "anchored": 0, "synthesized": 0}
+            return out, {"propagated": 0, "anchored": 0, "synthesized": 0, "unrestorable": 0}
         self._propagate(target)
         if target.todo.any():
             self._inpaint_thin(target)
@@ -341,16 +435,7 @@ class _Filler:
         x0, y0, x1, y1 = prepared.box
         hy, hx = np.nonzero(prepared.hole)
         xs, ys = (hx + x0).astype(np.intp), (hy + y0).astype(np.intp)
-        gx, gy = self._grid.to_grid(xs, ys)
-        gw, gh = self._grid.size
-        rx0, ry0 = max(0, int(np.floor(gx.min())) - 1), max(0, int(np.floor(gy.min())) - 1)
-        rx1, ry1 = min(gw, int(np.floor(gx.max())) + 3), min(gh, int(np.floor(gy.max())) + 3)
-        local_x, local_y = gx - rx0, gy - ry0
-        cell_x = np.clip(np.floor(local_x), 0, rx1 - rx0 - 2).astype(np.intp)
-        cell_y = np.clip(np.floor(local_y), 0, ry1 - ry0 - 2).astype(np.intp)
-        return _Target(frame, position, self._plate(frame), xs, ys, np.ones(len(xs), bool), prepared.box,
-                       (rx0, ry0, rx1 - rx0, ry1 - ry0), cell_x, cell_y, local_x, local_y,
-                       {"propagated": 0, "anchored": 0, "synthesized": 0})
+        return _Target(frame, position, self._plate(frame), xs, ys, prepared.box, self._grid)
 
     def _propagate(self, target: _Target) -> None:
         """Fill from the nearest frames that show the background, then from the anchor."""
@@ -363,7 +448,6 @@ class _Filler:
         at_anchor: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
         radius = self._options.radius
         steps = max(radius, position - anchor) if anchor is not None else radius
-        todo_cells = target.todo_cells()
         for step in range(1, steps + 1):
             if not target.todo.any() or not (tracks[-1].alive.any() or tracks[1].alive.any()):
                 break
@@ -377,22 +461,21 @@ class _Filler:
                 pair = self._flows[min(source, source - direction)]
                 forward, backward = (pair[0], pair[1]) if direction > 0 else (pair[1], pair[0])
                 track.step(forward.astype(np.float32), backward.astype(np.float32))
-                if step <= radius and self._take_from_frame(target, source, track, todo_cells):
-                    todo_cells = target.todo_cells()
+                if step <= radius:
+                    self._take_from_frame(target, source, track)
                 if source == anchor:  # where the pixels lie in the anchor (steps replace xs and ys)
                     at_anchor = (track.xs, track.ys, track.alive.copy())
         if target.todo.any() and at_anchor is not None and anchor is not None:
             self._take_from_anchor(target, anchor, *at_anchor)
 
-    def _candidates(self, target: _Target, valid: np.ndarray, todo_cells: np.ndarray) -> Optional[np.ndarray]:
+    def _candidates(self, target: _Target, valid: np.ndarray) -> np.ndarray:
         """Pixels still to fill whose four flow-resolution neighbours all followed validly."""
         rw, rh = target.roi[2], target.roi[3]
         v = valid.reshape(rh, rw)
-        v4 = v[:-1, :-1] & v[1:, :-1] & v[:-1, 1:] & v[1:, 1:]
-        if not (v4 & todo_cells).any():
-            return None
-        todo = np.flatnonzero(target.todo)
-        return todo[v4[target.cell_y[todo], target.cell_x[todo]]]
+        cells = v[:-1, :-1] & v[1:, :-1] & v[:-1, 1:] & v[1:, 1:] & target.todo_cells()
+        if not cells.any():
+            return np.zeros(0, np.intp)
+        return target.todo_in(cells)
 
     def _positions(self, target: _Target, xs: np.ndarray, ys: np.ndarray,
                    which: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -403,26 +486,24 @@ class _Filler:
         at = sample(field, target.local_x[which], target.local_y[which])
         return self._grid.to_full(at[:, 0], at[:, 1])
 
-    def _take_from_frame(self, target: _Target, source: int, track: Track, todo_cells: np.ndarray) -> bool:
-        """Fill the pixels that ``source`` shows as keep; whether any were filled."""
+    def _take_from_frame(self, target: _Target, source: int, track: Track) -> None:
+        """Fill the pixels that ``source`` shows as keep."""
         src = self._frames[source]
         valid = track.alive.copy()
         valid[valid] = ~src.reads_hole_small(track.xs[valid], track.ys[valid])
-        which = self._candidates(target, valid, todo_cells)
-        if which is None or not len(which):
-            return False
+        which = self._candidates(target, valid)
+        if not len(which):
+            return
         sx, sy = self._positions(target, track.xs, track.ys, which)
         width, height = self._grid.full
         ok = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
         ok[ok] = ~src.reads_hole(sx[ok], sy[ok])
         if not ok.any():
-            return False
+            return
         which = which[ok]
-        values = sample(self._source_rgb(self._job.frames[source]), sx[ok], sy[ok])
-        target.out[target.ys[which], target.xs[which]] = values
-        target.todo[which] = False
-        target.counts["propagated"] += len(which)
-        return True
+        target.out[target.ys[which], target.xs[which]] = self._sources.sample(self._job.frames[source], sx[ok],
+                                                                               sy[ok])
+        target.done(which, "propagated")
 
     def _take_from_anchor(self, target: _Target, anchor: int, xs: np.ndarray, ys: np.ndarray,
                           alive: np.ndarray) -> None:
@@ -430,18 +511,17 @@ class _Filler:
         stored = self._anchors.get(anchor)
         if stored is None:
             return
-        which = self._candidates(target, alive, target.todo_cells())
-        if which is None or not len(which):
+        which = self._candidates(target, alive)
+        if not len(which):
             return
         sx, sy = self._positions(target, xs, ys, which)
-        x0, y0, x1, y1 = stored.box
-        ok = (sx >= x0) & (sx <= x1 - 1) & (sy >= y0) & (sy <= y1 - 1)
+        ok = stored.reads_background(sx, sy)
         if not ok.any():
             return
         which = which[ok]
+        x0, y0 = stored.box[:2]
         target.out[target.ys[which], target.xs[which]] = sample(stored.rgb, sx[ok] - x0, sy[ok] - y0)
-        target.todo[which] = False
-        target.counts["anchored"] += len(which)
+        target.done(which, "anchored")
 
     def _inpaint_thin(self, target: _Target) -> None:
         """Inpaint (Navier-Stokes, full resolution) the parts left that are too thin for patches.
@@ -483,9 +563,7 @@ class _Filler:
                            for c in range(3)], axis=-1)
         ty, tx = np.nonzero(thin)
         target.out[ty + y0, tx + x0] = filled[ty + y0 - cy0, tx + x0 - cx0]
-        done = thin[target.ys - y0, target.xs - x0] & target.todo
-        target.counts["synthesized"] += int(done.sum())
-        target.todo[done] = False
+        target.done(np.flatnonzero(thin[target.ys - y0, target.xs - x0]), "synthesized")
 
     def _synthesize(self, target: _Target) -> None:
         """Patch-based fill of what neither another frame nor the anchor shows."""
@@ -506,7 +584,12 @@ class _Filler:
         crop_unknown = unknown[cy0:cy1, cx0:cx1]
         gx, gy = grid.to_grid(xs, ys)
         gx, gy = gx - cx0, gy - cy0
-        synthesis = synthesize(small, crop_unknown, seed=target.position)
+        spacing = max(4, int(round(_BLOCK * grid.sx)))
+        synthesis = synthesize(small, crop_unknown, seed=target.position, spacing=spacing)
+        if crop_unknown.all():  # no background anywhere in the frame: nothing to restore from
+            target.unrestored = left
+            target.done(left, "unrestorable")
+            return
         if synthesis is None:  # no whole patch of background anywhere near: a smooth fill
             smooth = fill_smooth(small.copy(), crop_unknown.astype(np.uint8))
             target.out[ys, xs] = sample(smooth, gx, gy)
@@ -523,10 +606,9 @@ class _Filler:
             target.out[ys, xs] = values
             copied = cv2.resize(target.out, grid.size, interpolation=cv2.INTER_AREA)[cy0:cy1, cx0:cx1]
             residual = np.where(crop_unknown[:, :, None], synthesis.image - copied, 0).astype(np.float32)
-            residual = cv2.GaussianBlur(residual, (0, 0), _LOW_FREQUENCY_SIGMA)
+            residual = cv2.GaussianBlur(residual, (0, 0), max(1.5, _LOW_FREQUENCY_SIGMA * grid.sx))
             target.out[ys, xs] += sample(residual, gx, gy)
-        target.todo[left] = False
-        target.counts["synthesized"] += len(left)
+        target.done(left, "synthesized")
 
     # -- anchors -----------------------------------------------------------------------------
 
@@ -544,13 +626,16 @@ class _Filler:
         x0, y0, x1, y1 = target.box
         box = (max(0, x0 - _ANCHOR_PAD), max(0, y0 - _ANCHOR_PAD), min(width, x1 + _ANCHOR_PAD),
                min(height, y1 + _ANCHOR_PAD))
-        anchor = _Anchor(box, target.out[box[1]:box[3], box[0]:box[2]].copy())
+        background = np.ones((box[3] - box[1], box[2] - box[0]), bool)
+        kept = target.unrestored
+        background[target.ys[kept] - box[1], target.xs[kept] - box[0]] = False
+        anchor = _Anchor(box, target.out[box[1]:box[3], box[0]:box[2]].copy(), background)
         self._remember(position, anchor)
         path = self._anchor_path(position)
         if path is None:
             return
         with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npz", delete=False) as tmp:
-            np.savez(tmp, box=np.array(box), rgb=anchor.rgb)
+            np.savez(tmp, box=np.array(box), rgb=anchor.rgb, background=background)
         os.replace(tmp.name, path)
         for old in os.listdir(os.path.dirname(path)):  # anchors no unit will read again
             stem = f"classic-anchor-{self._scratch_key}-"
@@ -568,7 +653,7 @@ class _Filler:
         if path is None or not os.path.isfile(path):
             return False
         with np.load(path) as data:
-            self._remember(position, _Anchor(tuple(int(v) for v in data["box"]), data["rgb"]))
+            self._remember(position, _Anchor(tuple(int(v) for v in data["box"]), data["rgb"], data["background"]))
         return True
 
     def _remember(self, position: int, anchor: Optional[_Anchor]) -> None:
@@ -583,19 +668,28 @@ class _Filler:
 
     # -- cached inputs -----------------------------------------------------------------------
 
+    def _read(self, frame: int, what: str) -> np.ndarray:
+        """The plate's RGB or the quadmask of ``frame``; a failure names the frame."""
+        try:
+            return np.asarray(self._job.plate(frame) if what == "plate" else self._job.quadmask(frame))
+        except VoidError:
+            raise
+        except Exception as exc:
+            raise ClassicError(f"could not read the {what} of frame {frame}: {type(exc).__name__}: {exc}",
+                               detail={"frame": frame}) from exc
+
     def _plate(self, frame: int) -> np.ndarray:
         """The frame's RGB at full resolution: a float32 copy that may be written to."""
-        rgb = np.asarray(self._job.plate(frame))
-        return np.array(rgb[:, :, :3], dtype=np.float32, order="C", copy=True)
+        return np.array(self._read(frame, "plate")[:, :, :3], dtype=np.float32, order="C", copy=True)
 
     def _source_rgb(self, frame: int) -> np.ndarray:
         """The frame's RGB at full resolution, to read from (no copy when the plate is float32 RGB)."""
-        return np.ascontiguousarray(np.asarray(self._job.plate(frame))[:, :, :3], dtype=np.float32)
+        return np.ascontiguousarray(self._read(frame, "plate")[:, :, :3], dtype=np.float32)
 
     def _prepare(self, position: int) -> _Frame:
         frame = self._job.frames[position]
-        rgb = np.asarray(self._job.plate(frame))
-        quadmask = np.asarray(self._job.quadmask(frame))
+        rgb = self._read(frame, "plate")
+        quadmask = self._read(frame, "quadmask")
         shape = (self._job.spec.height, self._job.spec.width)
         if quadmask.shape != rgb.shape[:2] or rgb.shape[:2] != shape:
             raise ImageError(f"frame {frame}: plate {rgb.shape[1]}x{rgb.shape[0]} and quadmask "
@@ -616,6 +710,7 @@ class _Filler:
         if margin:
             hole = cv2.dilate(hole, disk(margin))
         hole_small = self._grid.coverage(hole > 0, x0, y0).astype(np.uint8) * 255
+        self._sources.include((x0, y0, x1, y1))
         return _Frame((x0, y0, x1, y1), hole > 0, luma, hole_small)
 
     def _pair(self, position: int) -> Tuple[np.ndarray, np.ndarray]:

@@ -165,13 +165,13 @@ def fill_smooth(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return values
 
 
-def consistent(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
-    """Forward-backward check: a vector and the reverse flow where it lands must cancel.
+def consistent(fx: np.ndarray, fy: np.ndarray, bx: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Forward-backward check: a vector (fx, fy) and the reverse flow (bx, by) where it lands must cancel.
 
     The tolerance grows with the motion (Sundaram, Brox and Keutzer 2010).
     """
-    err = np.sum((fwd + bwd) ** 2, axis=1)
-    return err <= 0.01 * (np.sum(fwd ** 2, axis=1) + np.sum(bwd ** 2, axis=1)) + 0.5
+    err = (fx + bx) ** 2 + (fy + by) ** 2
+    return err <= 0.01 * (fx * fx + fy * fy + bx * bx + by * by) + 0.5
 
 
 class Track:
@@ -179,7 +179,7 @@ class Track:
 
     Coordinates are at flow resolution. A point stays ``alive`` while it lies
     inside the frame and every step's flow back returns it to where it came from;
-    once lost (occluded, or out of frame) it stays lost.
+    once lost (occluded, or out of frame) it stays lost and is no longer moved.
     """
 
     def __init__(self, xs: np.ndarray, ys: np.ndarray, size: Tuple[int, int]) -> None:
@@ -189,10 +189,18 @@ class Track:
         self._width, self._height = size
 
     def step(self, forward: np.ndarray, backward: np.ndarray) -> None:
-        """Move every point by ``forward`` (this frame → the next one along the track), checked by ``backward``."""
-        fwd = sample(forward, self.xs, self.ys)
-        xs, ys = self.xs + fwd[:, 0], self.ys + fwd[:, 1]
-        bwd = sample(backward, xs, ys)
-        self.alive &= (xs >= 0) & (xs <= self._width - 1) & (ys >= 0) & (ys <= self._height - 1)
-        self.alive &= consistent(fwd, bwd)
+        """Move every point by ``forward`` (this frame → the next one along the track), checked by ``backward``.
+
+        ``xs`` and ``ys`` are replaced by new arrays, never changed in place.
+        """
+        moving = np.flatnonzero(self.alive)
+        fwd = sample(forward, self.xs[moving], self.ys[moving])
+        xs, ys = self.xs.copy(), self.ys.copy()
+        xs[moving] += fwd[:, 0]
+        ys[moving] += fwd[:, 1]
+        mx, my = xs[moving], ys[moving]
+        bwd = sample(backward, mx, my)
+        ok = (mx >= 0) & (mx <= self._width - 1) & (my >= 0) & (my <= self._height - 1)
+        ok &= consistent(fwd[:, 0], fwd[:, 1], bwd[:, 0], bwd[:, 1])
+        self.alive[moving] = ok
         self.xs, self.ys = xs, ys

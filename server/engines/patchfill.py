@@ -30,9 +30,8 @@ PATCH_RADIUS = 4
 """A patch reaches this far from its centre (descriptor points plus their blur):
 source centres lie at least this far inside the known region."""
 VOTE_RADIUS = 2
-LATTICE = 4
-"""Pixels between the lattice nodes that decide where full-resolution texture is copied from:
-each node copies a block twice this wide, blended with its neighbours' blocks."""
+BLEND = 0.35
+"""Share of the distance between two lattice nodes over which their blocks cross-fade."""
 """Each unknown pixel takes votes from the patches centred this close to it."""
 COARSEST = 24
 """The pyramid stops when the unknown region's bounding box fits in this many pixels."""
@@ -67,9 +66,10 @@ class Synthesis:
     """Pixels between lattice nodes; node (i, j) sits at pixel (j * spacing, i * spacing)."""
 
 
-def synthesize(image: np.ndarray, unknown: np.ndarray, seed: int) -> Optional[Synthesis]:
+def synthesize(image: np.ndarray, unknown: np.ndarray, seed: int, spacing: int = 4) -> Optional[Synthesis]:
     """Fill ``unknown`` (bool (h, w)) of float32 ``image`` (h, w, 3) from its known patches.
 
+    ``spacing`` is the distance between the lattice nodes of the result (pixels).
     Returns None when the known region holds no whole patch to copy from.
     """
     pyramid = _pyramid(image, unknown)
@@ -89,8 +89,8 @@ def synthesize(image: np.ndarray, unknown: np.ndarray, seed: int) -> Optional[Sy
             level.vote()
         estimate, field = level.estimate, level.dense_field()
     assert estimate is not None
-    offset_x, offset_y = level.lattice(LATTICE)
-    return Synthesis(estimate, offset_x, offset_y, LATTICE)
+    offset_x, offset_y = level.lattice(spacing)
+    return Synthesis(estimate, offset_x, offset_y, spacing)
 
 
 def _pyramid(image: np.ndarray, unknown: np.ndarray) -> Optional[List[Tuple[np.ndarray, np.ndarray]]]:
@@ -187,6 +187,8 @@ class _Level:
             cx = np.minimum(self.tx // 2, field[0].shape[1] - 1)
             self.sy, self.sx = self._snap(2 * field[1][cy, cx] + (self.ty - 2 * cy),
                                           2 * field[0][cy, cx] + (self.tx - 2 * cx))
+            self._refresh()
+            self.vote()  # this level's own pixels where the matches point: sharper than the upscaled guess
         self._refresh()
 
     def _peel(self) -> None:
@@ -325,7 +327,7 @@ class _Level:
             return offset_x.reshape(rows, cols), offset_y.reshape(rows, cols)
         ay, ax = node_y.ravel()[active], node_x.ravel()[active]
         field_x, field_y = self.dense_field()
-        steps = range(-spacing + 1, spacing, 2)
+        steps = range(-spacing + 1, spacing, max(2, spacing // 4))
         window = [(dy, dx, (1 - abs(dy) / spacing) * (1 - abs(dx) / spacing)) for dy in steps for dx in steps]
         best = np.full(len(active), np.inf, np.float32)
         half = spacing // 2
@@ -381,15 +383,17 @@ def transfer(frame: np.ndarray, known: KnownFn, xs: np.ndarray, ys: np.ndarray, 
     (grid pixels per frame pixel) in x and y. Each of the four lattice nodes
     around a pixel copies from a displacement; the same displacement, scaled
     up, points at a full-resolution pixel of ``frame``, and the pixel becomes the
-    bilinear blend of those that ``known`` accepts. Where the nodes agree the
-    pixel is an exact copy of real texture. Returns (values, found).
+    blend of those that ``known`` accepts, weighted by closeness to each node
+    with the cross-fade narrowed to BLEND of the way between nodes. Where the
+    nodes agree, and away from the cross-fades, the pixel is an exact copy of
+    real texture. Returns (values, found).
     """
     rows, cols = synthesis.offset_x.shape
     lx, ly = gx / synthesis.spacing, gy / synthesis.spacing
     x0 = np.clip(np.floor(lx).astype(np.intp), 0, cols - 1)
     y0 = np.clip(np.floor(ly).astype(np.intp), 0, rows - 1)
-    fx = np.clip(lx - x0, 0, 1).astype(np.float32)
-    fy = np.clip(ly - y0, 0, 1).astype(np.float32)
+    fx = np.clip((lx - x0 - 0.5) / BLEND + 0.5, 0, 1).astype(np.float32)
+    fy = np.clip((ly - y0 - 0.5) / BLEND + 0.5, 0, 1).astype(np.float32)
     total = np.zeros((len(xs), 3), np.float32)
     weights = np.zeros(len(xs), np.float32)
     for ay in (0, 1):
