@@ -56,16 +56,14 @@ import gc
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from reference_code import ReferenceCode, call_reference, import_reference, rehost
 from void_server.settings import MEMORY_MODES
 
 TRANSFORMER = dict(
@@ -84,13 +82,14 @@ T5_XXL = dict(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24, vo
               feed_forward_proj="gated-gelu", is_encoder_decoder=False)
 
 PROMPT = "an empty room"
+NOISE_SEED = 1
+"""Seed of the conditioning-video noise on both sides (ours: a generator; the reference: torch's global one)."""
 WARM_UP_FRAMES = 5
 """Length of the one-step run each pipeline makes before it is measured (2 latent frames, one window)."""
 PROJECTED_STEPS = 50
 """Steps of the projected Pass-1 total (notebook and README; ``predict_v2v.py`` hard-codes 30)."""
 REFERENCE_MODES = ("model_cpu_offload_and_qfloat8", "model_full_load")
 """The reference's default memory mode (``config/quadmask_cogvideox.py``) and its plain-GPU mode."""
-REFERENCE_PIPELINE = Path("videox_fun") / "pipeline" / "pipeline_cogvideox_fun_inpaint.py"
 
 # Dense (no 2:4 sparsity) bf16 tensor-core peaks with fp32 accumulation, TFLOP/s, from NVIDIA's data
 # sheets: H100 SXM5 989.4, H100 PCIe 756, H100 NVL 835 (half the sparse 1671), H200 989.4 (same
@@ -230,57 +229,6 @@ def build_ours(mode: str, device: torch.device, components: Components):
 # -- the reference release ---------------------------------------------------------------------------
 
 
-@dataclass
-class ReferenceCode:
-    """The classes and helper the benchmark takes from a checkout of the reference release."""
-
-    commit: Optional[str]
-    pipeline_cls: Any
-    transformer_cls: Any
-    vae_cls: Any
-    convert_weight_dtype_wrapper: Callable[[torch.nn.Module, torch.dtype], None]
-
-
-def _checkout_commit(directory: Path) -> Optional[str]:
-    try:
-        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip() or None
-
-
-def import_reference(directory: str) -> ReferenceCode:
-    """Import the reference's pipeline and model classes from a local checkout of Netflix/void-model."""
-    root = Path(directory).resolve()
-    if not (root / REFERENCE_PIPELINE).is_file():
-        raise SystemExit(f"--reference {directory}: no {REFERENCE_PIPELINE} there; give the folder of a "
-                         "checkout of https://github.com/Netflix/void-model")
-    sys.path.append(str(root))  # appended: the checkout's other top-level folders must shadow nothing
-    try:
-        from videox_fun.models import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
-        from videox_fun.pipeline.pipeline_cogvideox_fun_inpaint import CogVideoXFunInpaintPipeline
-        from videox_fun.utils.fp8_optimization import convert_weight_dtype_wrapper
-    except ModuleNotFoundError as exc:
-        raise SystemExit(f"the reference code at {root} needs the package {exc.name!r}, which this environment "
-                         f"lacks: pip install {exc.name} (see docs/benchmarks.md)") from exc
-    return ReferenceCode(_checkout_commit(root), CogVideoXFunInpaintPipeline, CogVideoXTransformer3DModel,
-                         AutoencoderKLCogVideoX, convert_weight_dtype_wrapper)
-
-
-def _rehost(model: torch.nn.Module, cls: Any, config: Dict[str, Any]) -> torch.nn.Module:
-    """An instance of the reference's ``cls`` holding ``model``'s very tensors (same names, strict)."""
-    from accelerate import init_empty_weights
-
-    with init_empty_weights():
-        twin = cls(**config)
-    twin.load_state_dict(model.state_dict(), strict=True, assign=True)
-    leftovers = [name for name, t in list(twin.named_parameters()) + list(twin.named_buffers()) if t.is_meta]
-    if leftovers:
-        raise RuntimeError(f"{cls.__name__}: tensors with no counterpart in ours: {leftovers[:5]}")
-    return twin.eval()
-
-
 def build_reference(code: ReferenceCode, mode: str, device: torch.device, components: Components,
                     profile: Profile):
     """The reference pipeline around ``components``' weights, set up as ``predict_v2v.py`` does for ``mode``."""
@@ -288,9 +236,9 @@ def build_reference(code: ReferenceCode, mode: str, device: torch.device, compon
     from void_server.engines.void.testing import SCHEDULER_CONFIG
 
     dtype = components.transformer.dtype
-    transformer = _rehost(components.transformer, code.transformer_cls,
-                          dict(profile.transformer, add_noise_in_inpaint_model=True))
-    vae = _rehost(components.vae, code.vae_cls, profile.vae)
+    transformer = rehost(components.transformer, code.transformer_cls,
+                         dict(profile.transformer, add_noise_in_inpaint_model=True))
+    vae = rehost(components.vae, code.vae_cls, profile.vae)
     pipe = code.pipeline_cls(tokenizer=components.tokenizer, text_encoder=components.text_encoder, vae=vae,
                              transformer=transformer, scheduler=make_scheduler(SCHEDULER_CONFIG, 1))
     pipe.set_progress_bar_config(disable=True)
@@ -368,10 +316,12 @@ class Timing:
         return self.prepare_s + PROJECTED_STEPS * self.step_s + self.decode_s
 
 
-def timed_run(run: Callable[[Callable[[], None]], None], device: torch.device) -> Timing:
+def timed_run(run: Callable[[Callable[[], None]], torch.Tensor], device: torch.device
+              ) -> Tuple[Timing, torch.Tensor]:
     """Run a pipeline call that calls ``tick()`` after every step; split its time into phases.
 
-    With a single step the preparation cannot be told apart and is counted in the step.
+    With a single step the preparation cannot be told apart and is counted in the step. Returns the
+    timing and the call's frames.
     """
     marks: List[float] = []
 
@@ -380,12 +330,12 @@ def timed_run(run: Callable[[Callable[[], None]], None], device: torch.device) -
         marks.append(time.perf_counter())
 
     began = time.perf_counter()
-    run(tick)
+    frames = run(tick)
     sync(device)
     ended = time.perf_counter()
     per_step = statistics.median(b - a for a, b in zip(marks, marks[1:])) if len(marks) > 1 else marks[0] - began
     return Timing(prepare_s=marks[0] - began - per_step, step_s=per_step, decode_s=ended - marks[-1],
-                  peak_vram_gib=peak_memory_gib(device))
+                  peak_vram_gib=peak_memory_gib(device)), frames
 
 
 # -- inputs and the two calls ------------------------------------------------------------------------
@@ -411,25 +361,22 @@ def make_inputs(profile: Profile, frames: int) -> Inputs:
     return Inputs(video, mask, latents)
 
 
-def run_ours(pipe, inputs: Inputs, profile: Profile, steps: int, tick: Callable[[], None]) -> None:
-    pipe(inputs.video, inputs.mask, PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(1),
-         latents=inputs.latents, window_frames=profile.window_frames, callback=lambda done, total: tick())
+def run_ours(pipe, inputs: Inputs, profile: Profile, steps: int, tick: Callable[[], None]) -> torch.Tensor:
+    """Our Pass 1; the conditioning-video noise from a generator seeded with ``NOISE_SEED``. (T, H, W, 3)."""
+    return pipe(inputs.video, inputs.mask, PROMPT, num_inference_steps=steps,
+                generator=torch.Generator().manual_seed(NOISE_SEED), latents=inputs.latents,
+                window_frames=profile.window_frames, callback=lambda done, total: tick())
 
 
-def run_reference(pipe, inputs: Inputs, profile: Profile, steps: int, tick: Callable[[], None]) -> None:
-    """The call ``predict_v2v.py`` makes for Pass 1, with our start latents instead of its generator's."""
-    device = pipe._execution_device
-
-    def on_step_end(pipeline, step: int, t: torch.Tensor, tensors: Dict[str, Any]) -> Dict[str, Any]:
-        tick()
-        return {}
-
-    pipe(PROMPT, height=profile.height, width=profile.width, video=inputs.video, mask_video=inputs.mask,
-         num_frames=profile.window_frames, num_inference_steps=steps, guidance_scale=1.0,
-         generator=torch.Generator(device=device).manual_seed(42),
-         latents=inputs.latents.to(pipe.transformer.dtype), strength=1.0, use_trimask=True,
-         zero_out_mask_region=False, use_vae_mask=True, stack_mask=False,
-         max_sequence_length=profile.transformer["max_text_seq_length"], callback_on_step_end=on_step_end)
+def run_reference(pipe, inputs: Inputs, profile: Profile, steps: int, tick: Callable[[], None]) -> torch.Tensor:
+    """The call ``predict_v2v.py`` makes for Pass 1, with our start latents instead of its generator's, and
+    torch's global generator seeded with ``NOISE_SEED`` so its conditioning-video noise is ours. (T, H, W, 3)."""
+    torch.manual_seed(NOISE_SEED)
+    video = call_reference(pipe, PROMPT, inputs.video, inputs.mask, inputs.latents,
+                           window_frames=profile.window_frames, steps=steps, guidance=1.0, negative_prompt="",
+                           trimask=True, max_sequence_length=profile.transformer["max_text_seq_length"],
+                           on_step_end=tick)
+    return video[0].permute(1, 2, 3, 0).float()
 
 
 # -- FLOPs and utilisation ---------------------------------------------------------------------------
@@ -509,6 +456,8 @@ class Settings:
     tokenizer_dir: str
     peak_tflops: Optional[float]
     frames: List[int] = field(default_factory=list)
+    outputs: Dict[int, torch.Tensor] = field(default_factory=dict)
+    """Our ``full`` mode's frames per clip length, which every other run is compared with."""
 
 
 def bare_forwards(pipe, settings: Settings, frames: int) -> float:
@@ -544,21 +493,23 @@ def window_count(settings: Settings, frames: int) -> int:
                                 WINDOW_STRIDE_FRAMES // 4))
 
 
-def measure_frames(pipe, run: Callable, settings: Settings, frames: int) -> Dict[str, Any]:
-    """One timed Pass-1 run of ``pipe`` on ``frames`` frames, with the utilisation of its transformer."""
+def measure_frames(pipe, run: Callable, settings: Settings, frames: int) -> Tuple[Dict[str, Any], torch.Tensor]:
+    """One timed Pass-1 run of ``pipe`` on ``frames`` frames, with the utilisation of its transformer;
+    and its output frames."""
     inputs = make_inputs(settings.profile, frames)
     weights = linear_weights_by_tokens(pipe.transformer)
     reset_memory(settings.device)
     timer = ForwardTimer(pipe.transformer, settings.device)
     try:
-        timing = timed_run(lambda tick: run(pipe, inputs, settings.profile, settings.steps, tick), settings.device)
+        timing, output = timed_run(lambda tick: run(pipe, inputs, settings.profile, settings.steps, tick),
+                                   settings.device)
     finally:
         timer.close()
     return {"frames": frames, "prepare_s": round(timing.prepare_s, 3), "step_s": round(timing.step_s, 4),
             "decode_s": round(timing.decode_s, 3), "pass1_50_steps_s": round(timing.pass1_s, 2),
             "peak_vram_gib": timing.peak_vram_gib,
             "transformer": utilisation(timer, weights, settings.profile.transformer,
-                                       window_count(settings, frames), settings.peak_tflops)}
+                                       window_count(settings, frames), settings.peak_tflops)}, output.cpu()
 
 
 def warm_up(pipe, run: Callable, settings: Settings) -> None:
@@ -569,13 +520,23 @@ def warm_up(pipe, run: Callable, settings: Settings) -> None:
 
 def measure_clips(pipe, run: Callable, settings: Settings, label: Dict[str, Any],
                   extra: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
-    """Warm ``pipe`` up, then measure it on every clip length; ``extra(frames, row)`` may add figures."""
+    """Warm ``pipe`` up, then measure it on every clip length; ``extra(frames, row)`` may add figures.
+
+    Our ``full`` mode's frames are kept in ``settings.outputs``; every other run's frames are compared
+    with them (``max_abs_vs_ours_full``): the same inputs and the same noise give the same frames when
+    the arithmetic is the same.
+    """
     warm_up(pipe, run, settings)
     rows = []
     for frames in settings.frames:
         row = dict(label)
         try:
-            row.update(measure_frames(pipe, run, settings, frames))
+            figures, output = measure_frames(pipe, run, settings, frames)
+            row.update(figures)
+            if label == {"pipeline": "ours", "mode": "full"}:
+                settings.outputs[frames] = output
+            elif frames in settings.outputs:
+                row["max_abs_vs_ours_full"] = float((output - settings.outputs[frames]).abs().max())
             if extra is not None:
                 extra(frames, row)
         except torch.OutOfMemoryError:
@@ -623,7 +584,8 @@ def compare(ours: List[Dict[str, Any]], reference: List[Dict[str, Any]]) -> List
                           "step_s": [mine["step_s"], theirs["step_s"]],
                           "step_speedup": round(theirs["step_s"] / mine["step_s"], 2),
                           "pass1_s": [mine["pass1_50_steps_s"], theirs["pass1_50_steps_s"]],
-                          "pass1_speedup": round(theirs["pass1_50_steps_s"] / mine["pass1_50_steps_s"], 2)})
+                          "pass1_speedup": round(theirs["pass1_50_steps_s"] / mine["pass1_50_steps_s"], 2),
+                          "max_abs_vs_ours_full": theirs.get("max_abs_vs_ours_full")})
     return pairs
 
 
@@ -634,10 +596,12 @@ def print_comparison(pairs: List[Dict[str, Any]]) -> None:
     print(f"\nours vs the reference (speed-up = reference seconds / ours; aim >= 1.5 against "
           f"{REFERENCE_MODES[0]}; Pass 1 projected to {PROJECTED_STEPS} steps)")
     print(f"{'frames':>6}  {'ours':<18} {'reference':<30} {'s/step ours':>11} {'ref':>9} {'speed-up':>8}"
-          f" {'Pass-1 s ours':>13} {'ref':>9} {'speed-up':>8}")
+          f" {'Pass-1 s ours':>13} {'ref':>9} {'speed-up':>8} {'max |Δ| frames':>14}")
     for p in pairs:
+        delta = p["max_abs_vs_ours_full"]
         print(f"{p['frames']:>6}  {p['ours']:<18} {p['reference']:<30} {p['step_s'][0]:>11.3f} {p['step_s'][1]:>9.3f}"
-              f" {p['step_speedup']:>8.2f} {p['pass1_s'][0]:>13.1f} {p['pass1_s'][1]:>9.1f} {p['pass1_speedup']:>8.2f}")
+              f" {p['step_speedup']:>8.2f} {p['pass1_s'][0]:>13.1f} {p['pass1_s'][1]:>9.1f} {p['pass1_speedup']:>8.2f}"
+              f" {'-' if delta is None else format(delta, '.3g'):>14}")
 
 
 def print_utilisation(rows: List[Dict[str, Any]]) -> None:

@@ -1,4 +1,4 @@
-"""VOID for Nuke, GUI start-up only: the Nodes > VOID menu, the VOID panel, the script-load hook.
+"""VOID for Nuke, GUI start-up only: the Nodes > VOID menu, the VOID panel, the script-load and idle hooks.
 
 Guarded: a failure prints its traceback and never stops Nuke from starting.
 Nothing here contacts a server.

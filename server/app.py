@@ -43,6 +43,7 @@ from void_nuke.versions import claim_version
 
 from . import __version__ as server_version
 from .engines.registry import describe_engines
+from .failures import crashed_worker
 from .jobfiles import JobDir
 from .settings import ServerSettings
 from .store import CANCELLED, FAILED, FINISHED, QUEUED, RECEIVING, RUNNING, JobRecord, JobStore
@@ -552,8 +553,14 @@ class Server:
         elif msg.type == DONE and msg.job:
             state = msg.body.get("state", FAILED)
             self.store.set_state(msg.job, state, msg.body.get("error"))
+            error = msg.body.get("error") or {}
             if state == FAILED:
-                log.warning("job %s failed: %s", msg.job, (msg.body.get("error") or {}).get("message"))
+                trace = (error.get("detail") or {}).get("trace_id")
+                if trace:  # an unexpected failure: its traceback stays here, under the id the client sees
+                    log.error("job %s failed (trace id %s): %s\n%s", msg.job, trace, error.get("message"),
+                              str(msg.body.get("traceback", "")).rstrip())
+                else:
+                    log.warning("job %s failed: %s", msg.job, error.get("message"))
             self.worker.current = None
             self.worker.cancel_deadline = None
 
@@ -579,10 +586,10 @@ class Server:
                 crashes = self.worker.crashes.get(job, 0) + 1
                 self.worker.crashes[job] = crashes
                 if crashes >= MAX_WORKER_CRASHES:
-                    self.store.set_state(job, FAILED, {
-                        "code": "worker_crashed", "detail": {"exit_code": code},
-                        "message": f"the worker process died {crashes} times running this job (last exit "
-                                   f"code {code}); see the server log"})
+                    failure = crashed_worker(crashes, code, self._crashed_on(job))
+                    log.error("job %s failed (trace id %s): %s (the worker's stack at each crash is above)",
+                              job, failure.trace_id, failure.message)
+                    self.store.set_state(job, FAILED, failure.to_dict())
                 else:
                     self.store.set_state(job, QUEUED)
         self.worker.proc = None
@@ -591,6 +598,14 @@ class Server:
         log.warning("worker exited with code %s; restarting it in %.1f s", code, delay)
         self.worker.ready = False
         self.worker.restart_at = time.monotonic() + delay
+
+    def _crashed_on(self, job: str) -> Optional[int]:
+        """The frame a crashed worker was on: the first not delivered, while the engine ran."""
+        record = self.store.get(job)
+        if record is None or (record.progress or {}).get("stage") != "engine":
+            return None
+        done = self._available(record)
+        return next((f for f in self.shot_of(record).process_frames if f not in done), None)
 
     def _schedule(self) -> None:
         if not self.worker.ready or self.worker.current is not None:

@@ -16,6 +16,7 @@ only outside the edit region, where the compositor keeps plate pixels.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -38,6 +39,32 @@ def load_config(config: str):
     except Exception as exc:  # OCIO raises its own Exception type for every failure
         raise ColourError(f"cannot load the OCIO config {config!r}: {exc}. Give a .ocio file or a built-in "
                           "URI such as ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4") from None
+
+
+@dataclass(frozen=True)
+class ConfigChoice:
+    """The OCIO config a job's colour conversions use, and a sentence saying which and why."""
+
+    config: str
+    note: str
+
+
+def choose_config(shot_config: Optional[str], server_config: str) -> ConfigChoice:
+    """The shot's OCIO config when this host can read it (after path mapping), else the server's.
+
+    A shot from Nuke carries its script's config (a file or an ``ocio://``
+    URI). When that file is not reachable here, or is not a valid config, the
+    server's own config is used and the note says so, naming both.
+    """
+    if not shot_config:
+        return ConfigChoice(server_config, f"OCIO config {server_config} (the server's; the shot names none)")
+    try:
+        load_config(shot_config)
+    except ColourError as exc:
+        return ConfigChoice(server_config, f"the shot's OCIO config could not be used here ({exc.message}); "
+                                           f"used the server's {server_config} instead. Map the path "
+                                           "(--path-map) or install the config on this host")
+    return ConfigChoice(shot_config, f"OCIO config {shot_config} (the shot's)")
 
 
 def _check_space(cfg, name: str, what: str) -> None:

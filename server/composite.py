@@ -4,7 +4,8 @@ The edit region is every pixel whose quadmask is not 255 (remove, overlap and
 affected). The alpha is 1 inside it and falls smoothly to 0 over ``feather``
 pixels outside it. Where the alpha is 0 the plate's own values are copied, so
 every pixel beyond the feather margin is bit-identical to the plate, in every
-channel; only R, G and B are ever changed.
+channel; only R, G and B are ever changed. Grain matching the plate (see
+``grain``) is added where the alpha is above 0, never elsewhere.
 """
 from __future__ import annotations
 
@@ -34,9 +35,15 @@ def edit_alpha(quadmask: np.ndarray, feather: float) -> np.ndarray:
 
 def composite(plate: Image, rgb: np.ndarray, alpha: np.ndarray,
               extra_channels: Optional[Dict[str, np.ndarray]] = None,
-              attributes: Optional[Dict[str, object]] = None) -> Image:
+              attributes: Optional[Dict[str, object]] = None,
+              grain: Optional[np.ndarray] = None, fill_layer: Optional[str] = None) -> Image:
     """The result frame: ``plate`` with R, G, B blended towards ``rgb`` by ``alpha``.
 
+    ``grain`` ``(H, W, 3)`` is added where ``alpha > 0``, weighted by
+    ``sqrt(alpha * (2 - alpha))``: across the feather the plate's own grain
+    (weight ``1 - alpha``) and the added grain then sum to one grain level.
+    ``fill_layer`` (e.g. ``"fill"``) also delivers the blend without the added
+    grain as ``fill.R``, ``fill.G``, ``fill.B``, for regraining with other tools.
     ``extra_channels`` (e.g. ``void.mask``) are appended as float channels;
     ``attributes`` are added to the header.
     """
@@ -46,18 +53,27 @@ def composite(plate: Image, rgb: np.ndarray, alpha: np.ndarray,
                          f"{plate.pixels.shape}")
     out = plate.pixels.copy()
     inside = alpha > 0.0
-    a = alpha[inside][:, None]
+    a = alpha[inside]
+    grain_weight = np.sqrt(a * (2.0 - a)) if grain is not None else None
+    layers: Dict[str, np.ndarray] = {}
     for i, name in enumerate(("R", "G", "B")):
         if name not in spec.channels:
             continue
         c = spec.channel_index(name)
         src = plate.pixels[:, :, c][inside].astype(np.float32)
-        blended = src + a[:, 0] * (rgb[:, :, i][inside] - src)
+        blended = src + a * (rgb[:, :, i][inside] - src)
+        if fill_layer:
+            plane = out[:, :, c].copy()
+            plane[inside] = blended.astype(out.dtype)
+            layers[f"{fill_layer}.{name}"] = plane
+        if grain_weight is not None:
+            blended = blended + grain_weight * grain[:, :, i][inside]
         out[:, :, c][inside] = blended.astype(out.dtype)
+    layers.update(extra_channels or {})
     channels = list(spec.channels)
-    if extra_channels:
+    if layers:
         planes = [out]
-        for name, plane in extra_channels.items():
+        for name, plane in layers.items():
             channels.append(name)
             planes.append(plane.astype(out.dtype)[:, :, None])
         out = np.concatenate(planes, axis=2)

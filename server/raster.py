@@ -23,8 +23,12 @@ The ramp is taken along the distance to the nearest point of the outline
 (from a distance transform), box-filtered over one pixel so that a zero width
 reduces to the plain antialiased edge. Opacity multiplies the alpha, invert
 replaces it by ``1 - alpha`` over the whole window, and shapes combine in list
-order: ``add`` is a union (alpha over: ``r + a - r*a``), ``subtract`` removes
-(``r * (1 - a)``).
+order, the later on top, as Nuke's Roto composites its shapes' alpha: ``add``
+is Nuke's over (``r + a - r*a``, a union), ``subtract`` is Nuke's minus
+(``r - a``: the shape is taken from what lies below it). As in Nuke, a minus
+can take the running alpha below 0 (where nothing lay below it), and a shape
+drawn over that starts from there; the result is clamped to [0, 1] once, at
+the end.
 
 Coordinates are display-window pixels, top-left origin, y down, pixel centres
 at ``i + 0.5`` (see ``void_nuke.shapes``).
@@ -388,18 +392,18 @@ def rasterize_shape(shape: Shape, frame: int, window: Union[ImageSpec, Sequence[
 
 
 def _combine(result: np.ndarray, alpha: Union[np.ndarray, np.float32], mode: str) -> None:
-    """Merge ``alpha`` into ``result`` in place: union for add, cut for subtract.
+    """Merge ``alpha`` into ``result`` in place: over for add, minus for subtract (not clamped).
 
     Arrays go through OpenCV's element-wise arithmetic: the same float32
     operations as numpy, in the same order, several times faster on 4K frames.
     """
     if np.ndim(alpha) == 0:
         if mode == "subtract":
-            result *= np.float32(1.0) - alpha
+            result -= alpha
         else:
             result += alpha - result * alpha
     elif mode == "subtract":
-        cv2.multiply(result, cv2.subtract(1.0, alpha), dst=result)
+        cv2.subtract(result, alpha, dst=result)
     else:
         cv2.add(result, cv2.subtract(alpha, cv2.multiply(result, alpha)), dst=result)
 
@@ -411,9 +415,10 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
                      role: Optional[str] = None) -> np.ndarray:
     """Combined alpha float32 (H, W) of ``shapes`` (those with ``role``, if given) on ``frame``.
 
-    Shapes combine in list order: ``add`` unites (``r + a - r*a``), ``subtract``
-    cuts (``r * (1 - a)``). Work is confined to each shape's reach, so small
-    shapes on a 4K plate cost little.
+    Shapes combine in list order, the later on top: ``add`` is over
+    (``r + a - r*a``), ``subtract`` is minus (``r - a``); the result is
+    clamped to [0, 1] at the end. Work is confined to each shape's reach, so
+    small shapes on a 4K plate cost little.
     """
     win = to_window(spec_or_window)
     result = np.zeros((win[3], win[2]), np.float32)
@@ -422,9 +427,15 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
     # so they are computed on every core; merging stays in list order.
     regions = _POOL.map(lambda shape: _shape_region(shape, frame, win), chosen) if len(chosen) > 1 \
         else [_shape_region(shape, frame, win) for shape in chosen]
+    below: Optional[Region] = None
+    """Where a minus may have taken the alpha below 0: the union of the subtract shapes' reach."""
     for shape, found in zip(chosen, regions):
         opacity = np.float32(shape.at(frame).opacity)
         alpha, (r0, r1, c0, c1) = found if found is not None else (None, (0, 0, 0, 0))
+        if shape.mode == "subtract":
+            reach = (0, win[3], 0, win[2]) if shape.invert else (r0, r1, c0, c1)
+            below = reach if below is None else (min(below[0], reach[0]), max(below[1], reach[1]),
+                                                 min(below[2], reach[2]), max(below[3], reach[3]))
         if shape.invert:
             # Beyond its reach an inverted shape is at full opacity: merge that everywhere else.
             kept = result[r0:r1, c0:c1].copy()
@@ -436,4 +447,7 @@ def rasterize_shapes(shapes: Sequence[Shape], frame: int, spec_or_window: Union[
         elif alpha is None:
             continue
         _combine(result[r0:r1, c0:c1], alpha * opacity if opacity != 1 else alpha, shape.mode)
+    if below is not None and below[1] > below[0] and below[3] > below[2]:
+        cut = result[below[0]:below[1], below[2]:below[3]]  # over never leaves [.., 1]; only minus goes below 0
+        np.maximum(cut, np.float32(0.0), out=cut)
     return result

@@ -8,6 +8,7 @@ computed again, and the engines are deterministic, so a job resumed after a
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -17,7 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from void_nuke import __version__
-from void_nuke.errors import Cancelled, ImageError
+from void_nuke.atomic import atomic_write_bytes
+from void_nuke.errors import Cancelled, ImageError, VoidError
 from void_nuke.exrio import Image, ImageSpec, matte_from_image, read_image, read_spec, write_image
 from void_nuke.progress import EtaClock, Progress
 from void_nuke.results import RunResult
@@ -29,6 +31,9 @@ from . import quadmask as qm
 from .composite import composite, edit_alpha
 from .engines.base import Engine, EngineJob
 from .engines.registry import create_engine
+from .failures import FAILURES_LOG, JobFailure, append_to_log, job_failure
+from .grain import FILL_LAYER, MEASURE_FRAMES, GrainProfile, grain_metadata, grain_seed, measure_grain, \
+    synthesise_grain
 from .jobfiles import JobDir
 from .raster import rasterize_shapes
 
@@ -91,17 +96,48 @@ class JobRunner:
         self.plates = FrameCache(lambda f: read_image(self.plate_seq.path(f)))
         self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
         self.clock = EtaClock()
+        self._grain: Optional[GrainProfile] = None
+        self.where: Tuple[str, str, Optional[int]] = ("job", "the job", None)
+        """(stage, what runs, frame) for the message of an unexpected failure."""
 
     # -- top level -------------------------------------------------------------------------
 
     def run(self) -> List[int]:
-        """Run every stage; return the frames delivered."""
+        """Run every stage; return the frames delivered.
+
+        An exception nobody expected becomes a ``JobFailure`` that names the stage,
+        the frame and what to do, with a trace id; its traceback goes to the job
+        folder's ``failures.log`` (and, through the worker, to the server log).
+        """
+        try:
+            return self.run_stages()
+        except Cancelled:
+            raise
+        except VoidError as exc:  # already says what is wrong; add the frame it happened on
+            if self.where[2] is not None:
+                exc.detail.setdefault("frame", self.where[2])
+            raise
+        except Exception as exc:
+            stage, what, frame = self.where
+            failure = job_failure(exc, stage, what, frame)
+            append_to_log(self.job_dir.root, self.job_id, failure)
+            raise failure from exc
+
+    def at(self, stage: str, what: str, frame: Optional[int] = None) -> None:
+        """Note what runs now, for the message of a failure."""
+        self.where = (stage, what, frame)
+
+    def run_stages(self) -> List[int]:
+        self.at("job", "checking the inputs")
         self.check_inputs()
         self.spec = read_spec(self.plate_seq.path(self.frames[0]))
         self.build_quadmasks()
         if self.options.preview:
             return self.write_previews()
-        engine = (self.engines or EngineCache()).get(self.shot.engine.name, self.settings)
+        name = self.shot.engine.name
+        self.at("engine", f"loading the {name} engine")
+        engine = (self.engines or EngineCache()).get(name, self.settings)
+        self.at("engine", f"the {name} engine")
         job = EngineJob(job_id=self.job_id, shot=self.shot, frames=self.frames, spec=self.spec,
                         plate=self.plate_rgb, quadmask=self.read_quadmask, scratch=self.job_dir.scratch,
                         settings=self.settings)
@@ -135,6 +171,7 @@ class JobRunner:
             self.check_cancel()
             if frame not in todo:
                 continue
+            self.at("masks", "building the quadmask", frame)
             remove, affected = self.mattes(frame)
             if sam2_seq is not None:
                 remove.append(read_image(sam2_seq.path(frame)).pixels[:, :, 0].astype(np.float32))
@@ -181,6 +218,7 @@ class JobRunner:
         seq = SequencePattern(self.job_dir.work_pattern("sam2"))
         if not seq.missing(self.frames):
             return seq
+        self.at("masks", "SAM2 segmentation of the clicked points")
         from .sam2_masks import segment
 
         mask_prompts = {}
@@ -227,11 +265,15 @@ class JobRunner:
 
         if all(os.path.isfile(self.result_path(f)) for f in unit.frames):
             return  # finished before a crash or by an earlier task: never computed twice
-        for frame, rgb in engine.run(job, unit, progress):
+        what = f"the {engine.name} engine"
+        self.at("engine", what, unit.frames[0])
+        for i, (frame, rgb) in enumerate(engine.run(job, unit, progress)):
             path = self.result_path(frame)
             if not os.path.isfile(path):
+                self.at("result", "writing the result", frame)
                 self.write_result(engine, frame, rgb, path)
             self.on_result(frame, path)
+            self.at("engine", what, unit.frames[i + 1] if i + 1 < len(unit.frames) else None)
             self._emit("engine", frame, n, count, base + share * (unit.frames.index(frame) + 1) / len(unit.frames),
                        f"frame {frame}")
 
@@ -241,9 +283,37 @@ class JobRunner:
     def write_result(self, engine: Engine, frame: int, rgb: np.ndarray, path: str) -> None:
         q = self.read_quadmask(frame)
         alpha = edit_alpha(q, self.shot.masks.feather)
+        attributes = self.metadata(engine, frame, q)
+        grain = None
+        if self.shot.output.grain:
+            self.at("result", "matching the plate's grain", frame)
+            profile = self.grain_profile()
+            attributes.update(grain_metadata(profile))
+            if profile.present:
+                grain = synthesise_grain(profile, rgb, alpha > 0, grain_seed(self.job_id, frame))
+        else:
+            attributes["void:grain"] = "off"
+        self.at("result", "writing the result", frame)
         extra = {"void.mask": qm.mask_layer(q)} if self.shot.output.mask_layer else None
-        result = composite(self.plates(frame), rgb, alpha, extra, self.metadata(engine, frame, q))
+        result = composite(self.plates(frame), rgb, alpha, extra, attributes, grain=grain,
+                           fill_layer=FILL_LAYER if grain is not None else None)
         write_image(path, result, compression=self.shot.output.compression)
+
+    def grain_profile(self) -> GrainProfile:
+        """The plate's grain, measured once per job on a few frames and kept in the job's scratch folder."""
+        if self._grain is None:
+            path = os.path.join(self.job_dir.scratch, "grain.json")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as fh:
+                    self._grain = GrainProfile.from_dict(json.load(fh))
+            else:
+                step = max(1, len(self.frames) // MEASURE_FRAMES)
+                sample = self.frames[::step][:MEASURE_FRAMES]
+                feather = self.shot.masks.feather
+                self._grain = measure_grain((self.plate_rgb(f), edit_alpha(self.read_quadmask(f), feather) > 0)
+                                            for f in sample)
+                atomic_write_bytes(path, json.dumps(self._grain.to_dict()).encode(), overwrite=True)
+        return self._grain
 
     def metadata(self, engine: Engine, frame: int, q: np.ndarray) -> Dict[str, Any]:
         e = self.shot.engine
@@ -271,6 +341,7 @@ class JobRunner:
             self.check_cancel()
             path = self.result_path(frame)
             if not os.path.isfile(path):
+                self.at("result", "writing the quadmask preview", frame)
                 q = self.read_quadmask(frame)
                 colour = (qm.quadmask_to_color(q).astype(np.float32) / 255.0) ** 2.2
                 pixels = np.concatenate([colour, qm.mask_layer(q)[:, :, None]], axis=2).astype(np.float16)
@@ -343,6 +414,10 @@ def run_shot_local(shot: Shot, job_id: Optional[str] = None, on_progress: Option
                        settings=settings or ServerSettings(data_dir=work_dir).engine_settings(),
                        report=on_progress or (lambda p: None), check_cancel=check_cancel,
                        options=JobOptions(preview=preview))
-    frames = runner.run()
+    try:
+        frames = runner.run()
+    except JobFailure as exc:  # no server log here: point at the job folder's log instead
+        exc.detail["log"] = os.path.join(job_dir.root, FAILURES_LOG)
+        raise
     return RunResult(job_id=job_id, version_dir=version_dir, frames=frames)
 

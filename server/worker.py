@@ -13,12 +13,12 @@ worker if it does not stop within a grace period.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib.util
 import json
 import os
 import sys
 import time
-import traceback
 from typing import Any, Dict, List, Optional
 
 import zmq
@@ -29,6 +29,7 @@ from void_nuke.protocol import (CANCEL, DONE, HEARTBEAT, HELLO, PROGRESS, RELEAS
                                 Sequencer, decode, encode)
 from void_nuke.shot import Shot
 
+from .failures import JobFailure, job_failure
 from .jobfiles import JobDir
 from .runner import EngineCache, JobOptions, JobRunner
 
@@ -111,16 +112,13 @@ class Worker:
             self.send(DONE, job_id, state="done", frames=frames)
         except Cancelled:
             self.send(DONE, job_id, state="cancelled")
+        except JobFailure as exc:  # the traceback goes to the server log only, never to clients
+            self.send(DONE, job_id, state="failed", error=exc.to_dict(), traceback=exc.traceback)
         except VoidError as exc:
             self.send(DONE, job_id, state="failed", error=exc.to_dict())
-        except MemoryError:
-            self.send(DONE, job_id, state="failed", error={
-                "code": "out_of_memory", "message": "the server ran out of host memory; shorten the frame "
-                "range or use a smaller region", "detail": {}})
-        except Exception as exc:  # report everything else instead of dying silently
-            self.send(DONE, job_id, state="failed", error={
-                "code": "internal", "message": f"{type(exc).__name__}: {exc}",
-                "detail": {"traceback": traceback.format_exc()}})
+        except Exception as exc:  # outside the runner's stages: still a message and a trace id
+            failure = job_failure(exc, "job", "the worker")
+            self.send(DONE, job_id, state="failed", error=failure.to_dict(), traceback=failure.traceback)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -128,6 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--settings", required=True, help="JSON file with the server settings")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a native crash prints this process's Python stack into the server log
     with open(args.settings, encoding="utf-8") as fh:
         settings = json.load(fh)
     Worker(args.endpoint, settings).serve()

@@ -79,6 +79,7 @@ def add_shot_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--roi", choices=("auto", "roi", "full"))
     g.add_argument("--feather", type=float, help="blend width outside the edit region, pixels")
     g.add_argument("--mask-layer", action="store_true", help="also write the quadmask as a void.mask layer")
+    g.add_argument("--no-grain", action="store_true", help="deliver the fill without grain matched to the plate")
     g.add_argument("--name", help="output file name (default: the plate's)")
     g.add_argument("--job-id", help="choose the job id (resubmitting the same id continues that job)")
     g.add_argument("--out", help="output folder; results land in OUT/vNNN/")
@@ -117,6 +118,8 @@ def shot_from_args(args: argparse.Namespace) -> Shot:
         output["directory"] = os.path.abspath(args.out)
     if args.mask_layer:
         output["mask_layer"] = True
+    if args.no_grain:
+        output["grain"] = False
     if args.name:
         output["name"] = args.name
     if not output.get("directory"):
@@ -182,7 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{body['job']}: {body['state']}  {body.get('shot')} {body.get('frames')}  "
               f"{len(body.get('results', []))}/{body.get('total')} frames  {progress.get('message', '')}")
         if body.get("error"):
-            print(f"error: {body['error'].get('message')}")
+            print(f"error: {VoidError.from_dict(body['error']).summary()}")
         return 0
     gpu = body.get("gpu") or {}
     print(f"void-server {body['version']} at {args.server}: queue {body['queue']}, running {body['running']}, "
@@ -285,7 +288,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"void-nuke: {exc.message}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except VoidError as exc:
-        print(f"void-nuke: {exc.message}", file=sys.stderr)
+        print(f"void-nuke: {exc.summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT if exc.code in ("invalid_shot", "image") else EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_CANCELLED

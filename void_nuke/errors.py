@@ -37,6 +37,15 @@ class VoidError(Exception):
             err.field = str(detail.get("field", ""))
         return err
 
+    def summary(self) -> str:
+        """One line for a person: the message, then the trace id and the log of an unexpected failure."""
+        notes = []
+        if self.detail.get("trace_id"):
+            notes.append(f"trace id {self.detail['trace_id']}")
+        if self.detail.get("log"):
+            notes.append(f"full traceback in {self.detail['log']}")
+        return f"{self.message} ({'; '.join(notes)})" if notes else self.message
+
     def __str__(self) -> str:
         return self.message
 

@@ -79,6 +79,10 @@ class JobInfo:
     state: str = "running"
     message: str = ""
     node: str = ""
+    node_id: str = ""
+    """The sending node's own id (a pasted copy has another)."""
+    view: str = ""
+    """The stereo view sent; empty in a single-view script."""
 
     @property
     def frames(self) -> str:
@@ -271,7 +275,8 @@ class PanelModel:
 
     def job_started(self, info: JobInfo) -> None:
         with self._lock:
-            self._jobs[info.job_id] = JobRow(info.job_id, info.server, info.node, info.name, info.frames,
+            node = f"{info.node} ({info.view})" if info.view else info.node
+            self._jobs[info.job_id] = JobRow(info.job_id, info.server, node, info.name, info.frames,
                                              "running", "sending", 0.0, "", "", info.out_dir, True)
             self._log.append(LogLine(self._clock(), "info", f"{info.node}: sent job {info.job_id} to "
                                                             f"{info.server}"))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import ShotError
+from .plugins import engine_entry_points
 from .sequences import FrameRange, SequencePattern
 from .shapes import Prompts, Shape
 
@@ -59,6 +60,20 @@ def _resolve(path: Optional[str], base_dir: Optional[str]) -> Optional[str]:
     if path is None or base_dir is None or os.path.isabs(path):
         return path
     return os.path.normpath(os.path.join(base_dir, path))
+
+
+_VIEW = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_view_fields(pixel_aspect: float, view: str) -> None:
+    """A pixel aspect is a finite ratio in (0, 10]; a view is a Nuke view name or empty."""
+    if isinstance(pixel_aspect, bool) or not isinstance(pixel_aspect, (int, float)) \
+            or not 0.0 < pixel_aspect <= 10.0:
+        raise ShotError("pixel_aspect", f"must be a number in (0, 10] (1 for square pixels, 2 for "
+                                        f"anamorphic), got {pixel_aspect!r}")
+    if not isinstance(view, str) or (view and not _VIEW.match(view)):
+        raise ShotError("view", f"{view!r} is not a view name: use letters, digits, '_', '.' or '-', as "
+                                "Nuke names views (left, right, main)")
 
 
 @dataclass(frozen=True)
@@ -109,9 +124,9 @@ class EngineSettings:
     options: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name not in ENGINES:
+        if self.name not in ENGINES and self.name not in engine_entry_points():
             raise ShotError("engine.name", f"unknown engine {self.name!r}; choose one of "
-                                           f"{', '.join(ENGINES)}")
+                                           f"{', '.join(ENGINES + tuple(sorted(engine_entry_points())))}")
         if not 1 <= self.steps <= 1000:
             raise ShotError("engine.steps", f"must be between 1 and 1000, got {self.steps}")
         if not 0 <= self.seed < 2 ** 63:
@@ -192,6 +207,8 @@ class OutputSettings:
     compression: str = "zip"
     mask_layer: bool = False
     """Also write the quadmask as a ``void.mask`` layer, for QC."""
+    grain: bool = True
+    """Add grain measured from the plate to the fill, and deliver the fill without it as ``fill.R/G/B``."""
 
     def __post_init__(self) -> None:
         if not self.directory:
@@ -203,7 +220,7 @@ class OutputSettings:
 
     def to_dict(self) -> Dict[str, Any]:
         data: Dict[str, Any] = {"directory": self.directory, "compression": self.compression,
-                                "mask_layer": self.mask_layer}
+                                "mask_layer": self.mask_layer, "grain": self.grain}
         if self.name:
             data["name"] = self.name
         return data
@@ -219,7 +236,8 @@ class OutputSettings:
         return cls(directory=_resolve(directory, base_dir) if directory else "",
                    name=_get(data, "name", str, None, w),
                    compression=_get(data, "compression", str, "zip", w),
-                   mask_layer=_get(data, "mask_layer", bool, False, w))
+                   mask_layer=_get(data, "mask_layer", bool, False, w),
+                   grain=_get(data, "grain", bool, True, w))
 
 
 @dataclass(frozen=True)
@@ -241,6 +259,10 @@ class Shot:
     """OCIO colour space of the plate's pixels (scene-linear)."""
     ocio_config: Optional[str] = None
     """OCIO config path or ``ocio://`` URI; None means the server's default."""
+    pixel_aspect: float = 1.0
+    """Width of a plate pixel over its height (2.0 for anamorphic); the frames are not resampled."""
+    view: str = ""
+    """The stereo view the plate is (``left``); empty for a single-view shot."""
     engine: EngineSettings = field(default_factory=EngineSettings)
     masks: MaskSettings = field(default_factory=MaskSettings)
 
@@ -261,6 +283,7 @@ class Shot:
         if not (self.remove or any(s.role == "remove" for s in self.shapes) or self.prompts):
             raise ShotError("remove", "nothing to remove: give a remove matte, a Roto shape with role "
                                       "'remove', or clicked points for SAM2")
+        check_view_fields(self.pixel_aspect, self.view)
         bad = [f for f in self.prompts.frames if f not in self.process_frames]
         if bad:
             raise ShotError("prompts", f"clicked frames {bad} are outside the frame range {self.process_frames}")
@@ -341,13 +364,18 @@ class Shot:
         }
         if self.ocio_config:
             data["ocio_config"] = self.ocio_config
+        if self.pixel_aspect != 1.0:
+            data["pixel_aspect"] = self.pixel_aspect
+        if self.view:
+            data["view"] = self.view
         return data
 
     @classmethod
     def from_dict(cls, data: Any, base_dir: Optional[str] = None) -> "Shot":
         if not isinstance(data, dict):
             raise ShotError("shot", "a shot is a table of fields")
-        known = {"name", "plate", "frames", "handles", "prompt", "colorspace", "ocio_config", "engine",
+        known = {"name", "plate", "frames", "handles", "prompt", "colorspace", "ocio_config", "pixel_aspect", "view",
+                 "engine",
                  "masks", "output", "remove", "affected", "shapes", "prompts"}
         extra = sorted(set(data) - known)
         if extra:
@@ -388,6 +416,8 @@ class Shot:
             prompt=_get(data, "prompt", str, "", ""),
             colorspace=_get(data, "colorspace", str, DEFAULT_COLORSPACE, ""),
             ocio_config=_get(data, "ocio_config", str, None, ""),
+            pixel_aspect=_get(data, "pixel_aspect", float, 1.0, ""),
+            view=_get(data, "view", str, "", ""),
             engine=EngineSettings.from_dict(data.get("engine")),
             masks=MaskSettings.from_dict(data.get("masks")),
         )

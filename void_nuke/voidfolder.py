@@ -21,9 +21,11 @@ import json
 import logging
 import os
 import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -208,6 +210,7 @@ def read_rgb_frames(path: str, size: Optional[Tuple[int, int]] = None,
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # FFmpeg's frame and slice threads
             for frame in container.decode(stream):
                 if size and (frame.width, frame.height) != tuple(size):
                     frame = frame.reformat(width=size[0], height=size[1], format="rgb24",
@@ -284,6 +287,34 @@ def check_quadmask_video(path: str, expected: Sequence[np.ndarray]) -> None:
 
 # -- import --------------------------------------------------------------------------------
 
+SRGB_TO_LINEAR_HALF = srgb_to_linear(from_uint8(np.arange(256, dtype=np.uint8))).astype(np.float16)
+"""The exact sRGB EOTF of every 8-bit code value, as half floats: decoding a frame is a lookup."""
+IO_THREADS = max(2, min(4, os.cpu_count() or 1))
+
+
+def run_pipelined(tasks: Iterable[Tuple[Any, ...]], on_done: Callable[[], None],
+                  threads: int = IO_THREADS) -> None:
+    """Run ``fn(*args)`` for each ``(fn, *args)`` of ``tasks`` on ``threads`` threads, in order.
+
+    ``tasks`` is consumed on the calling thread (a video decoder), at most
+    ``2 * threads`` tasks are in flight (bounded memory), ``on_done`` is called on the
+    calling thread as each finishes, and the first error stops the rest and is raised.
+    """
+    pending: "Deque[Future[Any]]" = deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="void-io") as pool:
+        try:
+            for fn, *args in tasks:
+                pending.append(pool.submit(fn, *args))
+                while len(pending) >= 2 * threads:
+                    pending.popleft().result()
+                    on_done()
+            while pending:
+                pending.popleft().result()
+                on_done()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
 @dataclass(frozen=True)
 class ImportResult:
     shot: Shot
@@ -316,29 +347,33 @@ def import_void_folder(folder: str, out_dir: str, first_frame: int = 1001, click
 
     has_mask = src.mask is not None or bool(src.binary_masks)
     total = info.frames * (2 if has_mask else 1)
-    done = 0
-    for frame, rgb in zip(frames, read_rgb_frames(src.video)):
-        linear = srgb_to_linear(from_uint8(rgb)).astype(np.float16)
-        spec = make_spec(info.width, info.height, ("R", "G", "B"), attributes={
-            "void:source": os.path.basename(src.video)})
-        write_image(plate.path(frame), Image(linear, spec), compression)
-        done += 1
-        _report(progress, done, total, "plate")
+    count = {"done": 0}
+    plate_spec = make_spec(info.width, info.height, ("R", "G", "B"),
+                           attributes={"void:source": os.path.basename(src.video)})
+    matte_spec = make_spec(info.width, info.height, ("A",))
 
+    def write_plate(frame: int, rgb: np.ndarray) -> None:
+        write_image(plate.path(frame), Image(SRGB_TO_LINEAR_HALF[rgb], plate_spec), compression)
+
+    def write_mattes(frame: int, quad: np.ndarray) -> None:
+        for pattern, matte in zip((remove, affected), mattes_from_quadmask(quad)):
+            write_image(pattern.path(frame), Image(matte.astype(np.float16)[:, :, None], matte_spec), compression)
+
+    def done(what: str) -> None:
+        count["done"] += 1
+        _report(progress, count["done"], total, what)
+
+    # The main thread decodes; a few threads convert and write (OpenImageIO and the OpenEXR
+    # bindings compress in native code); at most a few frames are in flight at any time.
+    run_pipelined(((write_plate, frame, rgb) for frame, rgb in zip(frames, read_rgb_frames(src.video))),
+                  lambda: done("plate"))
     if has_mask:
         size = (info.width, info.height)
         masks = (read_binary_remove_frames(src.binary_masks, size) if src.binary_masks
                  else read_quadmask_frames(src.mask, size))
-        written = 0
-        for frame, quad in zip(frames, masks):
-            rm, af = mattes_from_quadmask(quad)
-            for pattern, matte in ((remove, rm), (affected, af)):
-                spec = make_spec(info.width, info.height, ("A",))
-                write_image(pattern.path(frame), Image(matte.astype(np.float16)[:, :, None], spec),
-                            compression)
-            written += 1
-            done += 1
-            _report(progress, done, total, "mask")
+        before = count["done"]
+        run_pipelined(((write_mattes, frame, quad) for frame, quad in zip(frames, masks)), lambda: done("mask"))
+        written = count["done"] - before
         if written != info.frames:
             raise VoidError(f"the mask video of {folder} has {written} frames but {VIDEO_NAME} has "
                             f"{info.frames}; VOID needs both the same length")

@@ -50,6 +50,17 @@ def _make_folder(folder: Path, n: int = 5, h: int = 30, w: int = 42, clicks: boo
     return {"video": list(vf.read_rgb_frames(str(folder / vf.VIDEO_NAME))), "masks": masks}
 
 
+def test_import_stops_at_the_first_failed_write_and_keeps_what_was_there(tmp_path):
+    """Frames are written by a thread pool: an error in one of them still ends the import, raised."""
+    _make_folder(tmp_path / "street", n=12)
+    taken = tmp_path / "out" / "plate" / "street.1007.exr"
+    write_image(str(taken), Image(np.zeros((30, 42, 3), np.float16), make_spec(42, 30, ("R", "G", "B"))))
+    with pytest.raises(FileExistsError, match="street.1007.exr"):
+        vf.import_void_folder(str(tmp_path / "street"), str(tmp_path / "out"), first_frame=1001)
+    assert read_image(str(taken)).pixels.max() == 0  # never overwritten
+    assert not (tmp_path / "out" / "mask").exists()  # the mattes were never started
+
+
 def test_quadmask_rule_round_trips_every_level():
     q = np.array([[0, 63], [127, 255]], np.uint8)
     remove, affected = vf.mattes_from_quadmask(q)

@@ -25,22 +25,68 @@ def torch_area(frames: np.ndarray, size) -> np.ndarray:
     ((1, 360, 544), (384, 672)),         # enlarging (a BigBen-size plate)
     ((3, 270, 480, 3), (384, 672)),      # enlarging with channels
     ((2, 1080, 1920, 3), (384, 672)),    # non-integer shrink with channels
+    ((1, 2160, 3840, 3), (384, 672)),    # a 4K frame
 ])
-def test_area_resize_matches_torch(shape, size):
+def test_area_resize_is_bit_identical_to_torch(shape, size):
     rng = np.random.default_rng(7)
     frames = rng.random(shape, dtype=np.float32)
     ours = ms.area_resize(frames, size)
     assert ours.dtype == np.float32
     assert ours.shape == shape[:1] + tuple(size) + shape[3:]
-    np.testing.assert_allclose(ours, torch_area(frames, size), rtol=0, atol=2e-6)
+    np.testing.assert_array_equal(ours, torch_area(frames, size))
 
 
-def test_area_resize_of_raw_quadmask_values_matches_torch():
+@pytest.mark.parametrize("shape", [(2, 1080, 1920), (2, 720, 1296), (3, 217, 301), (1, 2160, 3840)])
+def test_area_resize_of_random_quadmasks_is_bit_identical_to_torch(shape):
+    """Random four-value masks: every resized value, and so every class, is torch's.
+    (At 1080p about 280 windows average to exactly 31, 95 or 191, where an ulp decides the class.)"""
     rng = np.random.default_rng(3)
-    q = rng.choice(np.array([0, 63, 127, 255], dtype=np.uint8), size=(2, 217, 301))
-    ours = ms.area_resize(q, (96, 140))
-    ref = torch_area(q.astype(np.float32), (96, 140))
-    np.testing.assert_allclose(ours, ref, rtol=0, atol=5e-5)
+    q = rng.choice(np.array([0, 63, 127, 255], dtype=np.uint8), size=shape)
+    ref = torch_area(q.astype(np.float32), (384, 672))
+    ours = ms.area_resize(q, (384, 672))
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(ms.quantize_quadmask(ours), ms.quantize_quadmask(ref))
+
+
+@pytest.mark.parametrize("target", [31, 95, 191])
+def test_windows_averaging_exactly_onto_a_threshold_keep_their_class(target):
+    """Every 3x3 window of a 1152x2016 mask sums to exactly 9 x ``target`` (random values otherwise):
+    torch's area resize gives exactly ``target`` everywhere, which quantises to the lower class
+    (the thresholds are inclusive). A resize that rounds in between (pooling rows, then columns)
+    lands an ulp above on some windows and flips them into the next class."""
+    rng = np.random.default_rng(target)
+    # each window: target, and four pairs target + a, target - a, shuffled
+    spread = rng.integers(0, min(target, 255 - target) + 1, size=(384, 672, 4))
+    windows = np.concatenate([target + spread, target - spread, np.full((384, 672, 1), target)], axis=-1)
+    windows = np.take_along_axis(windows, rng.permuted(np.tile(np.arange(9), (384, 672, 1)), axis=-1), axis=-1)
+    q = windows.reshape(384, 672, 3, 3).transpose(0, 2, 1, 3).reshape(1, 1152, 2016).astype(np.uint8)
+    ref = torch_area(q.astype(np.float32), (384, 672))
+    assert (ref == target).all()
+    ours = ms.area_resize(q, (384, 672))
+    np.testing.assert_array_equal(ours, ref)
+    below = {31: 0, 95: 63, 191: 127}[target]
+    assert (ms.quantize_quadmask(ours) == below).all()
+    # the float path (no integer shortcut) gives the same
+    np.testing.assert_array_equal(ms.area_resize(q.astype(np.float32), (384, 672)), ref)
+
+
+def test_model_mask_of_a_4k_clip_matches_the_reference_class_for_class():
+    """A synthetic 4K quadmask clip (a moving object, its affected ring, an overlap band), through
+    the reference's torch resize and thresholds, and through ours: identical model masks."""
+    yy, xx = np.mgrid[0:2160, 0:3840]
+    frames = []
+    for t in range(4):
+        q = np.full((2160, 3840), 255, dtype=np.uint8)
+        r = np.hypot(yy - 1000.5 - 7.3 * t, xx - 1700.25 - 13.1 * t)
+        q[r < 420] = 127
+        q[r < 300] = 0
+        q[(r >= 300) & (r < 311)] = 63
+        frames.append(q)
+    clip = np.stack(frames)
+    ref = torch_area(clip.astype(np.float32), (384, 672))
+    ref_classes = np.select([ref <= 31, ref <= 95, ref <= 191], [0, 63, 127], 255).astype(np.uint8)
+    expected = (255 - ref_classes).astype(np.float32) / np.float32(255.0)
+    np.testing.assert_array_equal(ms.model_mask(clip), expected)
 
 
 def test_area_resize_same_size_returns_a_copy():

@@ -205,6 +205,23 @@ def test_add_and_subtract_combine_in_order():
     np.testing.assert_allclose(rasterize_shapes(soft, 1, (0, 0, 16, 8)), 0.75)
 
 
+def test_subtract_is_nukes_minus_on_soft_alphas():
+    """Nuke's Roto minus takes the shape's alpha from what lies below: r - a, not r * (1 - a)."""
+    window = (0, 0, 16, 8)
+    base = make_shape(polygon_points([(0, 0), (16, 0), (16, 8), (0, 8)]), name="base", opacity=0.5)
+    cut = make_shape(polygon_points([(0, 0), (8, 0), (8, 8), (0, 8)]), name="cut", opacity=0.5,
+                     mode="subtract")
+    alpha = rasterize_shapes([base, cut], 1, window)
+    assert alpha[4, 2] == 0.0, "0.5 - 0.5: the half-opaque hole empties the half-opaque base"
+    assert alpha[4, 12] == pytest.approx(0.5)
+    # Where nothing lay below, a minus leaves the running alpha below 0, and a shape drawn over
+    # that starts from there (a + r(1 - a) with r = -0.5); only the result is clamped.
+    over = make_shape(polygon_points([(0, 0), (16, 0), (16, 8), (0, 8)]), name="over", opacity=0.5)
+    alpha = rasterize_shapes([cut, over], 1, window)
+    assert alpha[4, 2] == pytest.approx(0.25) and alpha[4, 12] == pytest.approx(0.5)
+    assert rasterize_shapes([cut], 1, window).min() == 0.0, "clamped to [0, 1]"
+
+
 def test_inverted_subtract_keeps_only_the_inside():
     full = make_shape(polygon_points([(0, 0), (32, 0), (32, 32), (0, 32)]), name="full")
     keep = make_shape(polygon_points([(8, 8), (16, 8), (16, 16), (8, 16)]), name="keep",

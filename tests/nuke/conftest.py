@@ -20,8 +20,9 @@ import nuke  # noqa: E402  (the fake, from the path above)
 def fresh_script() -> object:
     """Every test starts with an empty script in GUI mode and no job state left over."""
     nuke._reset()
-    from void_nuke.nuke import jobs
+    from void_nuke.nuke import actions, jobs
 
     jobs._active.clear()
     jobs._listeners.clear()
+    actions._stale_checks.clear()
     return nuke

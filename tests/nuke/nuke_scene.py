@@ -65,12 +65,17 @@ class FakeClient:
     instances: List["FakeClient"] = []
 
     def __init__(self, server: str, hold: Optional[threading.Event] = None,
-                 fail: Optional[Exception] = None, refuse: Optional[Exception] = None) -> None:
-        """``fail``: raised once the job is queued; ``refuse``: raised before the server has it."""
+                 fail: Optional[Exception] = None, refuse: Optional[Exception] = None,
+                 gate: Optional[threading.Semaphore] = None, bursts: int = 0) -> None:
+        """``fail``: raised once the job is queued; ``refuse``: raised before the server has it;
+        ``gate``: each result frame waits for one release; ``bursts``: progress events sent before
+        the first frame, as fast as they come (a chatty server)."""
         self.server = server
         self.hold = hold
         self.fail = fail
         self.refuse = refuse
+        self.gate = gate
+        self.bursts = bursts
         self.calls: List[Tuple[str, Any]] = []
         self.closed = False
         FakeClient.instances.append(self)
@@ -85,6 +90,8 @@ class FakeClient:
                  cancel_event: Optional[threading.Event]) -> RunResult:
         if self.refuse is not None:
             raise self.refuse
+        for i in range(self.bursts):  # before the version folder exists: only the node's knobs change
+            on_progress(Progress(job_id, "upload", None, i, self.bursts, 0.0, None, f"uploaded {i}"))
         version_dir = find_job_version(out_dir, job_id) or claim_version(out_dir, job_id)
         on_progress(Progress(job_id, "queued", None, 0, len(frames), 0.0, None, "waiting for the GPU"))
         if self.hold is not None:
@@ -95,6 +102,10 @@ class FakeClient:
         if self.fail is not None:
             raise self.fail
         for i, frame in enumerate(frames):
+            if self.gate is not None:
+                while not self.gate.acquire(timeout=0.01):
+                    if cancel_event is not None and cancel_event.is_set():
+                        raise Cancelled(f"job {job_id} was cancelled")
             pixels = np.full((size[1], size[0], 4), 0.5, np.float16)
             write_image(os.path.join(version_dir, f"{name}.{frame:0{padding}d}.exr"),
                         Image(pixels, make_spec(*size)))
@@ -123,7 +134,7 @@ class FakeClient:
 
 
 def void_scene(folder: str, first: int, last: int) -> Tuple[str, Any, Any, Any]:
-    """A 64x32 plate on disk, its Read, a Roto with one remove square, a VOID node using both.
+    """A 64x32 plate on disk, its Read, a Roto with one square, a VOID node with the Roto as Remove.
 
     Returns (plate pattern, Read, Roto, VOID node).
     """
@@ -133,5 +144,16 @@ def void_scene(folder: str, first: int, last: int) -> Tuple[str, Any, Any, Any]:
     roto = roto_node(64, 32)
     roto["curves"].rootLayer.append(square("Bezier1", 10, 10, 30, 20))
     group = void_node_on(read, os.path.join(folder, "out"))
-    group["roto_nodes"].setValue(roto.name())
+    group.setInput(1, roto)
     return pattern, read, roto, group
+
+
+def pump(until: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Be Nuke's main loop until ``until()``: queued main-thread calls run here, on the test's thread."""
+    nuke._run_main_loop(until=until, timeout=timeout)
+
+
+def finish(job: Any, timeout: float = 10.0) -> Any:
+    """Run the main loop until ``job``'s end has reached its node; returns the job."""
+    pump(job.finished.is_set, timeout)
+    return job

@@ -13,7 +13,7 @@ from void_nuke.exrio import read_spec
 from void_nuke.nuke import points
 from void_nuke.nuke.export import EXR_COMPRESSION, EXR_DATATYPE, render, unmodified_exr_read
 from void_nuke.nuke.snapshot import EXPORT_FOLDER, take
-from void_nuke.sequences import FrameRange
+from void_nuke.sequences import FrameRange, SequencePattern
 
 
 @pytest.fixture()
@@ -30,7 +30,8 @@ def _temporary_nodes(group: object) -> list:
 
 def test_an_unmodified_exr_read_is_sent_as_it_is(scene: dict) -> None:
     snap = take(scene["group"])
-    assert snap.shot.plate == scene["pattern"] and nuke._executed == []
+    assert snap.shot.plate_sequence.path(1001) == SequencePattern(scene["pattern"]).path(1001)
+    assert nuke._executed == []
     assert snap.shot.frames == FrameRange(1001, 1005) and snap.shot.output_name == "plate"
     assert [s.role for s in snap.shot.shapes] == ["remove"]
     assert snap.job_id.startswith("plate-") and len(snap.state_hash) == 64
@@ -52,7 +53,8 @@ def test_a_graded_source_is_rendered_through_a_temporary_write(scene: dict) -> N
     assert knobs["compression"] == EXR_COMPRESSION and knobs["raw"] is True
     assert knobs["create_directories"] is True and knobs["channels"] == "rgba"
     expected = os.path.join(str(scene["tmp"] / "out"), EXPORT_FOLDER, snap.job_id, "plate.####.exr")
-    assert snap.shot.plate == expected == knobs["file"]
+    assert snap.shot.plate == expected and SequencePattern(knobs["file"]).path(1001) == \
+        SequencePattern(expected).path(1001)
     spec = read_spec(snap.shot.plate_sequence.path(1001))
     assert (spec.x, spec.y, spec.width, spec.height) == (0, 0, 64, 32), "data window = format"
     assert _temporary_nodes(group) == [], "the Write and Crop are deleted"
@@ -60,7 +62,6 @@ def test_a_graded_source_is_rendered_through_a_temporary_write(scene: dict) -> N
 
 def test_mattes_are_exported_as_alpha_and_named_by_role(scene: dict) -> None:
     group = scene["group"]
-    group["roto_nodes"].setValue("")
     matte = nuke.nodes.Constant()
     group.setInput(1, matte)
     snap = take(group)
@@ -77,8 +78,9 @@ def test_a_failed_render_still_deletes_the_temporary_nodes(scene: dict) -> None:
     with pytest.raises(ImageError, match="could not render the Remove input.*disk full"):
         take(group)
     assert _temporary_nodes(group) == []
-    nuke._execute_error = "Cancelled"
-    with pytest.raises(Cancelled):
+    nuke._execute_error = None
+    nuke._execute_cancel = True  # Nuke raises nuke.CancelledError, which is not a RuntimeError
+    with pytest.raises(Cancelled, match="export of Remove was cancelled"):
         take(group)
     assert _temporary_nodes(group) == []
 
@@ -97,13 +99,14 @@ def test_render_never_overwrites_existing_frames(scene: dict) -> None:
     (lambda r: (r["raw"].setValue(False), r["colorspace"].setValue("default (linear)")), True),
     (lambda r: (r["raw"].setValue(False), r["colorspace"].setValue("sRGB")), False),
     (lambda r: r["last"].setValue(1003), False),
-    (lambda r: r["file"].setValue(r["file"].value().replace("plate.", "[value root.name].")), False),
+    (lambda r: r["file"].setValue(r["file"].getText().replace("plate.", "[value missing.knob].")), False),
+    (lambda r: r["file"].setValue(r["file"].getText().replace(".exr", ".dpx")), False),
 ])
 def test_what_counts_as_an_unmodified_exr_read(scene: dict, change: object, direct: bool) -> None:
     read = scene["read"]
     change(read)  # type: ignore[operator]
     found = unmodified_exr_read(read, FrameRange(1001, 1005))
-    assert (found == read["file"].value()) if direct else found is None
+    assert (found == read["file"].getEvaluatedValue()) if direct else found is None
 
 
 def test_missing_plate_frames_mean_the_source_is_rendered(scene: dict) -> None:
@@ -113,7 +116,7 @@ def test_missing_plate_frames_mean_the_source_is_rendered(scene: dict) -> None:
 
 def test_knobs_points_and_defaults_become_the_shot(scene: dict) -> None:
     group = scene["group"]
-    group["roto_nodes"].setValue("")
+    group.setInput(1, None)
     for knob, value in (("prompt", "  An empty street.  "), ("engine", "void"), ("passes", "2"), ("steps", 30),
                         ("seed", 7), ("guidance", 6.0), ("roi", "full"), ("colorspace", "ACEScg"),
                         ("handle_tail", 2)):
@@ -132,10 +135,10 @@ def test_knobs_points_and_defaults_become_the_shot(scene: dict) -> None:
 
 def test_snapshot_errors_name_the_problem(scene: dict) -> None:
     group = scene["group"]
-    group["roto_nodes"].setValue("")
+    group.setInput(1, None)
     with pytest.raises(ShotError, match="nothing to remove"):
         take(group)
-    group["roto_nodes"].setValue(scene["roto"].name())
+    group.setInput(1, scene["roto"])
     nuke.root()["proxy"].setValue(True)
     with pytest.raises(ShotError, match="proxy mode off"):
         take(group)

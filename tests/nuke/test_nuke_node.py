@@ -23,15 +23,22 @@ def test_create_void_node_has_every_knob_inputs_and_output() -> None:
     for name, _ in void_node.knob_layout():
         assert group.knob(name) is not None, name
     assert group["engine"].values() == ["classic", "void"]
+    assert group["remove_mode"].values() == ["auto", "shapes", "render"] == group["affected_mode"].values()
+    assert group["view"].values() == ["main"]
     assert group[void_node.VERSION_KNOB].value() == void_node.NODE_VERSION
-    assert not group[void_node.VERSION_KNOB].visible() and not group[void_node.JOB_KNOB].visible()
+    assert len(group[void_node.NODE_ID_KNOB].value()) == 32
+    for name in (void_node.VERSION_KNOB, void_node.JOB_KNOB, void_node.NODE_ID_KNOB):
+        assert not group[name].visible()
+    for name in void_node.PROGRESS_KNOBS:
+        assert group[name].getFlag(nuke.NO_RERENDER) and group[name].getFlag(nuke.NO_UNDO), name
     with group:
         inputs = {n.name(): n["number"].value() for n in nuke.allNodes("Input")}
         switch = nuke.toNode(void_node.SWITCH)
+        versions = nuke.toNode(void_node.VERSIONS_SWITCH)
         output = nuke.toNode("Output")
     assert inputs == {"Source": 0, "Remove": 1, "Affected": 2}
-    assert output.input(0) is switch and switch["which"].hasExpression()
-    assert switch.input(0).name() == "Source", "with no result yet the node passes Source through"
+    assert output.input(0) is switch and switch["which"].hasExpression() and versions["which"].hasExpression()
+    assert nuke._shows(group) is plate, "with no result yet the node passes Source through"
 
 
 def test_the_colour_space_defaults_to_the_scripts_working_space() -> None:
@@ -50,21 +57,45 @@ def test_buttons_call_the_package_through_a_guard() -> None:
     assert "on_knob_changed" in group["knobChanged"].value()
 
 
-def test_a_button_on_a_machine_without_the_package_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_machine_without_the_package_says_what_to_do_once(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
     group = void_node.create_void_node()
     monkeypatch.setitem(sys.modules, "void_nuke.nuke.actions", None)  # makes the import fail
+    monkeypatch.delattr(nuke, "_void_missing_shown", raising=False)
     group["send"].execute()
-    assert nuke._messages and "NUKE_PATH" in nuke._messages[-1]
+    assert len(nuke._messages) == 1 and "NUKE_PATH" in nuke._messages[-1]
+    group.showControlPanel()
+    for value in ("one", "two", "three"):
+        group["prompt"].setValue(value)  # knobChanged runs the guard each time
+    group["send"].execute()
+    assert len(nuke._messages) == 1, "one dialog a session, not one per callback"
+    assert capsys.readouterr().out.count("cannot be imported") >= 5, "every call still says why"
 
 
-def test_a_button_runs_its_action_and_a_fixable_problem_becomes_a_message() -> None:
+def test_use_selected_roto_connects_what_the_artist_selected_in_the_node_graph() -> None:
+    """A button on a Group runs in the Group's context: the selection it must read is the script's."""
     group = void_node.create_void_node()
     group["use_selected_roto"].execute()
-    assert "select one or more Roto" in nuke._messages[-1]
+    assert "select one Roto or RotoPaint node" in nuke._messages[-1] and "(0 selected)" in nuke._messages[-1]
     roto = nuke.nodes.Roto()
-    roto.setSelected(True)
+    affected = nuke.nodes.Roto()
+    for node in nuke.allNodes():
+        node.setSelected(node is roto)
     group["use_selected_roto"].execute()
-    assert group["roto_nodes"].value() == roto.fullName()
+    assert group.input(1) is roto
+    for node in nuke.allNodes():
+        node.setSelected(node is affected)
+    group["use_selected_affected"].execute()
+    assert group.input(2) is affected and group.input(1) is roto
+
+    outer = nuke.nodes.Group(name="Shot")  # a VOID node inside the artist's own Group
+    with outer:
+        inner_roto = nuke.nodes.Roto()
+        inner = void_node.create_void_node("VOID_in")
+        for node in nuke.allNodes():
+            node.setSelected(node is inner_roto)
+    inner["use_selected_roto"].execute()
+    assert inner.input(1) is inner_roto
 
 
 def test_migrate_adds_knobs_of_newer_layouts_and_leaves_newer_nodes_alone() -> None:
@@ -81,6 +112,34 @@ def test_migrate_adds_knobs_of_newer_layouts_and_leaves_newer_nodes_alone() -> N
     report = void_node.migrate(group)
     assert report["added"] == [] and "newer void-nuke" in report["message"]
     assert group.knob("seed") is None
+
+
+def _layout_1_node(roto_names: str) -> object:
+    """A VOID node as the first release saved it: Roto nodes by name, the Show switch wired to the result."""
+    group = void_node.create_void_node()
+    for name in ("view", "remove_mode", "affected_mode", "use_selected_affected", void_node.NODE_ID_KNOB):
+        group.removeKnob(group[name])
+    group.addKnob(nuke.String_Knob("roto_nodes", "Roto nodes", roto_names))
+    with group:
+        nuke.delete(nuke.toNode(void_node.VERSIONS_SWITCH))
+        nuke.toNode(void_node.SWITCH).setInput(0, nuke.toNode("Source"))
+    group[void_node.VERSION_KNOB].setValue(1)
+    return group
+
+
+def test_a_layout_1_node_gets_its_roto_on_the_remove_input_and_expression_driven_versions() -> None:
+    roto = nuke.nodes.Roto(name="RotoHand")
+    group = _layout_1_node("RotoHand")
+    report = void_node.migrate(group)
+    assert group.knob("roto_nodes") is None and group.input(1) is roto
+    assert "RotoHand now feeds the Remove input" in report["message"]
+    assert {"view", "remove_mode", "affected_mode", void_node.NODE_ID_KNOB} <= set(report["added"])
+    with group:
+        assert nuke.toNode(void_node.SWITCH).input(0) is nuke.toNode(void_node.VERSIONS_SWITCH)
+
+    nuke.nodes.Roto(name="RotoCup")
+    two = _layout_1_node("RotoHand, RotoCup")
+    assert "connect them (merged)" in void_node.migrate(two)["message"] and two.input(1) is None
 
 
 def test_on_create_migrates_through_the_onCreate_script() -> None:
@@ -104,6 +163,7 @@ def test_menu_py_installs_menus_and_panel_without_contacting_a_server(monkeypatc
     assert void_menu.findItem("VOID") is void_node.create_void_node
     assert void_menu.findItem("Submit selected to farm...") is not None
     assert actions.on_script_load in nuke._script_load_callbacks
+    assert (actions.on_update_ui, (), {}, "Group") in nuke._update_ui, "the live stale check"
     widget, name, panel_id = nukescripts.panels._registered[-1]
     from void_nuke.nuke.panel_widget import VoidPanel
     assert eval(widget) is VoidPanel and name == "VOID"

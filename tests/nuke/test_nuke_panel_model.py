@@ -1,6 +1,7 @@
 """The panel's Qt-free core: server polling, job rows, log, actions."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict, List
 
 import pytest
@@ -114,6 +115,8 @@ def test_server_jobs_appear_but_never_override_a_live_local_job(model: PanelMode
 def test_job_lifecycle_rows_and_log(model: PanelModel) -> None:
     model.job_started(_info())
     assert model.job("sh010-aa").node == "VOID1" and model.job("sh010-aa").frames == "1001-1010"
+    model.job_started(dataclasses.replace(_info("sh010-st"), view="left"))
+    assert model.job("sh010-st").node == "VOID1 (left)", "a stereo job says which view it sent"
     model.job_finished(_info(state="failed", message="GPU out of memory"), None)
     row = model.job("sh010-aa")
     assert (row.state, row.message, row.folder) == ("failed", "GPU out of memory", "/out/sh010")

@@ -41,7 +41,7 @@ def panel(qtbot: object) -> VoidPanel:
 
 def test_the_panel_redraws_when_the_model_changes(panel: VoidPanel, qtbot: object) -> None:
     assert BINDING in ("PySide6", "PySide2")
-    assert panel.servers.rowCount() == 1 and panel.servers.item(0, 1).text() == "unknown"
+    assert panel.servers.rowCount() == 1 and panel.servers.item(0, 1).text() == "not checked"
     panel.model.job_started(_info("sh010-aa"))
     panel.model.job_progress(_info("sh010-aa"), Progress("sh010-aa", "engine", 1004, 4, 10, 0.4, 30.0, ""))
     qtbot.waitUntil(lambda: panel.jobs.rowCount() == 1, timeout=3000)  # type: ignore[attr-defined]
@@ -70,6 +70,47 @@ def test_buttons_reach_the_model(panel: VoidPanel, qtbot: object) -> None:
     panel.servers.selectRow(0)
     buttons["Remove"].click()
     assert [r.address for r in panel.model.servers()] == ["tcp://other:5557"]
+
+
+class CountingClient:
+    """A server client that counts the status requests a panel makes."""
+
+    asked: list = []
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def status(self) -> dict:
+        CountingClient.asked.append(self.address)
+        return {"version": "0.1.0", "engines": {}, "gpu": {"cuda": False}, "jobs": []}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_panel_restored_at_start_up_contacts_no_server_until_the_artist_acts(
+        qtbot: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOID_PANEL_AUTOPOLL", raising=False)
+    CountingClient.asked = []
+    model = PanelModel(["tcp://gpu:5557"], client_factory=CountingClient, actions=Actions())
+    widget = VoidPanel(model)  # what Nuke does when it rebuilds a saved layout
+    qtbot.addWidget(widget)  # type: ignore[attr-defined]
+    qtbot.wait(200)  # type: ignore[attr-defined]
+    assert not widget.polling and CountingClient.asked == []
+    assert "Check now" in widget.servers.item(0, 1).toolTip()
+
+    model.job_started(_info("sh010-aa"))  # a job sent from this Nuke: the artist acted
+    widget.refresh()
+    qtbot.waitUntil(lambda: CountingClient.asked == ["tcp://gpu:5557"], timeout=3000)  # type: ignore[attr-defined]
+    assert widget.polling
+
+
+def test_the_autopoll_setting_polls_from_the_start(qtbot: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOID_PANEL_AUTOPOLL", "1")
+    CountingClient.asked = []
+    widget = VoidPanel(PanelModel(["tcp://gpu:5557"], client_factory=CountingClient))
+    qtbot.addWidget(widget)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: CountingClient.asked == ["tcp://gpu:5557"], timeout=3000)  # type: ignore[attr-defined]
 
 
 def test_the_screenshot_script_renders_the_panel(tmp_path: Path, qtbot: object) -> None:

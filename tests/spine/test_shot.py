@@ -67,6 +67,30 @@ def test_file_round_trip_keeps_every_field(tmp_path, ext):
     assert Shot.from_dict(json.loads(json.dumps(shot.to_dict()))).fingerprint() == shot.fingerprint()
 
 
+@pytest.mark.parametrize("ext", [".toml", ".json", ".yaml"])
+def test_the_colour_config_pixel_aspect_and_view_travel_with_the_shot(tmp_path, ext):
+    shot = Shot.from_dict(base(ocio_config="/studio/ocio/show.ocio", pixel_aspect=2, view="left"))
+    assert (shot.ocio_config, shot.pixel_aspect, shot.view) == ("/studio/ocio/show.ocio", 2.0, "left")
+    path = str(tmp_path / f"shot{ext}")
+    shot.save(path)
+    assert Shot.load(path) == shot
+    assert Shot.from_dict(msgpack.unpackb(msgpack.packb(shot.to_dict()))) == shot
+    assert shot.with_paths(lambda p: p.replace("/studio", "/mnt/studio")).ocio_config == "/mnt/studio/ocio/show.ocio"
+    plain = Shot.from_dict(base()).to_dict()
+    assert not {"pixel_aspect", "view", "ocio_config"} & set(plain), "a shot without them writes what it did"
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"pixel_aspect": 0}, "pixel_aspect"), ({"pixel_aspect": -2.0}, "pixel_aspect"),
+    ({"pixel_aspect": 11.0}, "pixel_aspect"), ({"pixel_aspect": float("nan")}, "pixel_aspect"),
+    ({"pixel_aspect": "2"}, "pixel_aspect"), ({"view": "left/../x"}, "view"), ({"view": 3}, "view"),
+])
+def test_bad_pixel_aspects_and_views_are_named(over, field):
+    with pytest.raises(ShotError) as err:
+        Shot.from_dict(base(**over))
+    assert err.value.field == field
+
+
 def test_relative_paths_resolve_against_the_shot_file(tmp_path):
     (tmp_path / "shots").mkdir()
     path = tmp_path / "shots" / "a.toml"

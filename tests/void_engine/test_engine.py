@@ -94,6 +94,7 @@ def identity_model(monkeypatch):
     ({"resolution": "384x670"}, "engine.options.resolution"), ({"segment_frames": 40}, "engine.options.segment_frames"),
     ({"segment_frames": 85, "segment_overlap": 85}, "engine.options.segment_overlap"),
     ({"flow_stride": 3}, "engine.options.flow_stride"), ({"pass2_guidance": "high"}, "engine.options.pass2_guidance"),
+    ({"fit": "crop"}, "engine.options.fit"),
 ])
 def test_bad_options_name_the_field(options, field):
     with pytest.raises(ShotError) as info:
@@ -158,6 +159,23 @@ def test_roi_paste_back_keeps_the_plate_outside_the_crop(tiny_model, tmp_path, i
         assert float(np.median(error)) < 0.01  # scaled down and up again in the right place
 
 
+@pytest.mark.parametrize("fit", ["stretch", "letterbox"])
+def test_full_frame_fit_stretches_or_letterboxes(tiny_model, tmp_path, identity_model, fit):
+    """The 160x96 plate (5:3) into the 48x32 model frame (3:2): stretched, the model sees the plate alone;
+    letterboxed, it sees the plate scaled to 48x29 between mirrored bands. Either way it comes back in place."""
+    synthetic = Synthetic(6, str(tmp_path))
+    out = _run(VoidEngine(_settings(tiny_model)), synthetic.job(roi="full", fit=fit))
+    video = identity_model[0][:6]
+    if fit == "stretch":  # the plate's own rows out to the edge, no mirrored repeat
+        assert not np.array_equal(video[:, 0], video[:, 1]) and not np.array_equal(video[:, 31], video[:, 30])
+    else:  # the picture in rows 1..29, one band row above and two below, mirrored
+        assert np.array_equal(video[:, 0], video[:, 1])
+        assert np.array_equal(video[:, 30], video[:, 29]) and np.array_equal(video[:, 31], video[:, 28])
+    for frame in synthetic.frames:
+        error = np.abs(out[frame] - synthetic.plates[frame])
+        assert float(np.median(error)) < 0.02
+
+
 def test_segments_fade_into_each_other_in_place(tiny_model, tmp_path, identity_model):
     synthetic = Synthetic(100, str(tmp_path), speed=3)
     out = _run(VoidEngine(_settings(tiny_model)), synthetic.job(segment_frames=85))
@@ -199,7 +217,9 @@ def test_a_segment_with_nothing_to_edit_returns_the_plate(tiny_model, tmp_path, 
 
 def test_pass1_run_is_deterministic_and_reports_its_checkpoint(tiny_model, tmp_path):
     synthetic = Synthetic(10, str(tmp_path))
-    engine = VoidEngine(_settings(tiny_model))
+    settings = _settings(tiny_model)
+    del settings["pass1"], settings["pass2"]  # laid out as the release's README: beside the base folder
+    engine = VoidEngine(settings)
     first = _run(engine, synthetic.job())
     again = _run(engine, synthetic.job())
     for frame in synthetic.frames:
@@ -215,6 +235,16 @@ def test_pass1_run_is_deterministic_and_reports_its_checkpoint(tiny_model, tmp_p
     assert engine.describe()["loaded"] is True
     engine.close()
     assert engine.describe()["loaded"] is False
+
+
+def test_a_missing_checkpoint_names_both_places_searched(model_copy, tmp_path):
+    synthetic = Synthetic(4, str(tmp_path))
+    engine = VoidEngine({"model_dir": str(model_copy), "device": "cpu"})
+    with pytest.raises(VoidError) as caught:
+        _run(engine, synthetic.job())
+    message = str(caught.value)
+    assert str(model_copy / "void_pass1.safetensors") in message
+    assert str(model_copy.parent / "void_pass1.safetensors") in message and "--pass1" in message
 
 
 def test_resume_after_a_crash_gives_identical_frames(tiny_model, tmp_path):

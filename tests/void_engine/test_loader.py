@@ -107,6 +107,30 @@ def test_checkpoint_paths_default_to_the_model_folder():
     assert files.checkpoint_path({"model_dir": "/m", "pass1": "/w/p1.safetensors"}, 1) == "/w/p1.safetensors"
 
 
+def test_checkpoints_are_found_inside_or_beside_the_model_folder(tmp_path):
+    """The release's README lays void_pass1/2.safetensors beside CogVideoX-Fun-V1.5-5b-InP/."""
+    model_dir = tmp_path / "CogVideoX-Fun-V1.5-5b-InP"
+    model_dir.mkdir()
+    beside = tmp_path / "void_pass1.safetensors"
+    beside.write_bytes(b"x")
+    for given in (str(model_dir), str(model_dir) + os.sep):  # a trailing slash changes nothing
+        assert files.checkpoint_path({"model_dir": given}, 1) == str(beside)
+    inside = model_dir / "void_pass1.safetensors"
+    inside.write_bytes(b"x")
+    assert files.checkpoint_path({"model_dir": str(model_dir)}, 1) == str(inside)  # inside wins
+    assert files.describe({"model_dir": str(model_dir)})["available"]
+
+
+def test_a_missing_checkpoint_names_both_places_searched(tmp_path):
+    model_dir = tmp_path / "base"
+    model_dir.mkdir()
+    reason = files.describe({"model_dir": str(model_dir)})["reason"]
+    assert str(model_dir / "void_pass1.safetensors") in reason
+    assert str(tmp_path / "void_pass1.safetensors") in reason and "--pass1" in reason
+    message = files.missing_checkpoint({"model_dir": str(model_dir), "pass2": "/w/p2.safetensors"}, 2)
+    assert "/w/p2.safetensors" in message and "--pass2" in message
+
+
 def test_hello_describes_void_without_torch_and_says_why_it_is_unavailable(tmp_path):
     assert "--model-dir" in files.describe({})["reason"]
     missing = files.describe({"model_dir": str(tmp_path)})

@@ -4,7 +4,9 @@ Source: when it is an *unmodified EXR Read* its own files are used (nothing
 is rendered); otherwise Source is rendered. An unmodified EXR Read is a Read
 node wired straight into Source that
 
-- reads ``.exr`` files named by a plain pattern (no TCL expression);
+- reads ``.exr`` files (its path as Nuke evaluates it: TCL, then the
+  project directory), one file per view in a stereo script (``%V``/``%v``
+  in the path; a file holding every view is rendered instead);
 - has no frame offset (``frame`` empty or 0) and covers every frame sent;
 - converts no colour: ``raw`` is on, or its colour space is the script's
   working space (``root.workingSpaceLUT``), which makes the input transform
@@ -18,8 +20,10 @@ Rendering goes through a temporary Crop and Write made inside the Group and
 deleted in a ``finally``: the Crop (box = format, ``intersect`` off) makes
 the EXR data window equal to the format; the Write makes 16-bit half,
 lossless zip, ``raw`` (no colour transform: the working space is written),
-and creates its folders. ``nuke.execute`` runs on the main thread and shows
-Nuke's own progress bar; its Cancel stops the export.
+and creates its folders; in a stereo script it renders the job's view only
+(its ``views`` knob and ``nuke.execute``'s ``views``). ``nuke.execute`` runs
+on the main thread and shows Nuke's own progress bar; its Cancel raises
+``nuke.CancelledError`` and stops the export.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import nuke
 
 from ..errors import Cancelled, ImageError, ShotError
 from ..sequences import FrameRange, SequencePattern
+from . import paths
 
 EXR_COMPRESSION = "Zip (1 scanline)"
 EXR_DATATYPE = "16 bit half"
@@ -53,12 +58,22 @@ def _no_colour_change(read: object) -> bool:
     return _colourspace_name(read["colorspace"].value()) == _colourspace_name(working.value())  # type: ignore[index]
 
 
-def unmodified_exr_read(read: Optional[object], frames: FrameRange) -> Optional[str]:
-    """The Read's file pattern when its files can be sent as they are, else None."""
+def _view_file(pattern: str, view: str) -> Optional[str]:
+    """The file pattern of one view: ``%V`` is the view's name, ``%v`` its first letter."""
+    if "%V" in pattern or "%v" in pattern:
+        return pattern.replace("%V", view).replace("%v", view[:1]) if view else None
+    return None if view else pattern
+
+
+def unmodified_exr_read(read: Optional[object], frames: FrameRange, view: str = "") -> Optional[str]:
+    """The Read's file pattern (absolute) when its files can be sent as they are, else None."""
     if read is None or read.Class() != "Read":  # type: ignore[attr-defined]
         return None
-    pattern = str(read["file"].value())  # type: ignore[index]
-    if not pattern.lower().endswith(".exr") or "[" in pattern or "$" in pattern:
+    try:
+        pattern = _view_file(paths.evaluated(read, "file"), view)
+    except ShotError:
+        return None
+    if pattern is None or not pattern.lower().endswith(".exr"):
         return None
     offset = str(read["frame"].value()).strip()  # type: ignore[index]
     if offset not in ("", "0") or read["premultiplied"].value() or not _no_colour_change(read):  # type: ignore[index]
@@ -78,8 +93,8 @@ def format_size(node: object) -> Tuple[int, int]:
 
 
 def render(group: object, input_name: str, channels: str, pattern: str, frames: FrameRange,
-           size: Tuple[int, int]) -> str:
-    """Render the Group's ``input_name`` input to ``pattern`` (``…/name.####.exr``)."""
+           size: Tuple[int, int], view: str = "") -> str:
+    """Render the Group's ``input_name`` input (of ``view`` in a stereo script) to ``pattern``."""
     if len(SequencePattern(pattern).missing(list(frames))) < len(frames):
         raise ImageError(f"{os.path.dirname(pattern)} already holds {input_name} frames; exports never "
                          "overwrite, so send a new job or remove that folder")
@@ -96,7 +111,11 @@ def render(group: object, input_name: str, channels: str, pattern: str, frames: 
             for knob, value in (("file", pattern), ("channels", channels), ("datatype", EXR_DATATYPE),
                                 ("compression", EXR_COMPRESSION), ("raw", True), ("create_directories", True)):
                 write[knob].setValue(value)
-            nuke.execute(write, frames.first, frames.last)
+            if view:
+                write["views"].setValue(view)
+            nuke.execute(write, frames.first, frames.last, 1, [view] if view else None)
+        except nuke.CancelledError:
+            raise Cancelled(f"the export of {input_name} was cancelled") from None
         except RuntimeError as exc:
             if "cancel" in str(exc).lower():
                 raise Cancelled(f"the export of {input_name} was cancelled") from None

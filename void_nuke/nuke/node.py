@@ -7,13 +7,18 @@ installed (docs/nuke.md). It is built here rather than from a hand-edited
 
 Inside the Group::
 
-    Source ─┬───────────────┐
-            │         Result_v001 (Read), Result_v002 ...
-            └─ Show (Switch: 0 = selected result, 1 = source) ── Output
+    Result_v001 (Read) ─ Range_v001 (Switch: the Read on its landed frames, Source outside)
+    Result_v002 (Read) ─ Range_v002 ...            [Views_vNNN (JoinViews) in a stereo script]
+        └──────────── Versions (Switch, which = parent.version) ─┐
+    Source ──────────────────────────────────────────────────── Show (Switch, which = parent.show) ─ Output
     Remove, Affected ── used only when exporting mattes
 
+Every choice is an expression, not a connection made by a callback: setting
+``version`` or ``show`` from Python, with the panel closed, on the farm,
+changes what the node outputs.
+
 Buttons and callbacks run ``void_nuke.nuke.actions`` through a guard that
-names the problem when the package is missing on a machine.
+names the problem when the package is missing on a machine (once a session).
 """
 from __future__ import annotations
 
@@ -23,19 +28,32 @@ import nuke
 
 from ..shot import DEFAULT_COLORSPACE, ENGINES, ROI_MODES
 
-NODE_VERSION = 1
-"""Layout version of the node; ``migrate`` brings older nodes up to it."""
+NODE_VERSION = 2
+"""Layout version of the node; ``migrate`` brings older nodes up to it.
+
+1: the first release (Roto nodes by name; the result Read wired by knobChanged).
+2: Roto nodes through the graph, per-input modes, views, expression-driven versions, node id.
+"""
 
 VERSION_KNOB = "void_node_version"
+NODE_ID_KNOB = "void_node_id"
 JOB_KNOB = "void_job"
 VERSIONS_KNOB = "void_versions"
 INPUTS = ("Source", "Remove", "Affected")
 SWITCH = "Show"
+VERSIONS_SWITCH = "Versions"
 SHOW_VALUES = ["result", "source"]
+NO_VERSION = " "
 RESULT_PREFIX = "Result_"
+RANGE_PREFIX = "Range_"
+VIEWS_PREFIX = "Views_"
+MATTE_MODES = ("auto", "shapes", "render")
+"""How a Remove/Affected input is sent (``void_nuke.nuke.mattes``)."""
+PROGRESS_KNOBS = ("status", "progress", "stale")
+"""Knobs a running job or the stale check rewrites: they never re-render or add undo steps."""
 
 RESULT_KNOBS = ("prompt", "frames", "handle_head", "handle_tail", "engine", "passes", "steps", "seed",
-                "guidance", "roi", "colorspace", "roto_nodes")
+                "guidance", "roi", "colorspace", "view", "remove_mode", "affected_mode")
 """Knobs whose values shape the result: a change makes the shown result stale."""
 
 TILE_COLOURS = {"idle": 0x3A5F8AFF, "running": 0xC08A1EFF, "done": 0x3E8A4AFF, "failed": 0xA33A3AFF,
@@ -47,11 +65,14 @@ except ImportError as void_error:
     void_missing = ("VOID: the void-nuke package cannot be imported in this Nuke (%s). "
                     "Put its gizmos folder on NUKE_PATH and run its installer; see docs/nuke.md." % void_error)
     print(void_missing)
-    if nuke.GUI:
+    if nuke.GUI and not getattr(nuke, "_void_missing_shown", False):
+        nuke._void_missing_shown = True
         nuke.message(void_missing)
 else:
     void_actions.{call}
 """
+"""The knob scripts: the dialog about a missing package opens once a session, however many callbacks
+run; every call still prints the reason."""
 
 
 def guarded(call: str) -> str:
@@ -96,11 +117,31 @@ def _string(name: str, label: str, value: str, tooltip: str) -> "nuke.Knob":
     return _with_tip(knob, tooltip)
 
 
+def _quiet(knob: "nuke.Knob") -> "nuke.Knob":
+    """A knob rewritten while jobs run: no re-render, no undo step."""
+    knob.setFlag(nuke.NO_RERENDER)
+    knob.setFlag(nuke.NO_UNDO)
+    return knob
+
+
 def _progress_knob() -> "nuke.Knob":
     knob = nuke.Double_Knob("progress", "progress")
     knob.setRange(0.0, 1.0)
     knob.setEnabled(False)
-    return knob
+    return _quiet(knob)
+
+
+def _views_knob() -> "nuke.Knob":
+    return _with_tip(nuke.Enumeration_Knob("view", "view", list(nuke.views())),
+                     "The view sent in a stereo script (one job per view); the first view is the main one. "
+                     "The result replaces only this view; the others show the Source.")
+
+
+def _mode(role: str) -> "nuke.Knob":
+    return _with_tip(nuke.Enumeration_Knob(f"{role}_mode", f"{role} as", list(MATTE_MODES)),
+                     f"How the {role.capitalize()} input reaches the server. auto: Roto shapes when they are "
+                     "exactly what Nuke draws, else its alpha rendered through Nuke (the reason is shown). "
+                     "shapes: always the shapes of the Roto nodes upstream. render: always the rendered alpha.")
 
 
 def _guidance_knob() -> "nuke.Knob":
@@ -146,14 +187,19 @@ def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
         ("colorspace", lambda: _string("colorspace", "colour space", _working_space(),
                                        "OCIO name of the scene-linear space of the Source pixels: the "
                                        "script's working space when the node was made.")),
+        ("view", _views_knob),
         ("output", lambda: _with_tip(nuke.File_Knob("output", "output folder"),
                                      "Folder that receives v001, v002, ... Empty: <script folder>/void/<node>.")),
         ("masks_div", lambda: nuke.Text_Knob("masks_div", "masks")),
-        ("roto_nodes", lambda: _string("roto_nodes", "Roto nodes", "",
-                                       "Roto/RotoPaint nodes whose shapes are sent, by name. Layers named "
-                                       "remove... or affected... set each shape's role.")),
-        ("use_selected_roto", lambda: _same_line(_button("use_selected_roto", "use selected",
-                                                         "Fill 'Roto nodes' from the selected Roto nodes."))),
+        ("remove_mode", lambda: _mode("remove")),
+        ("use_selected_roto", lambda: _same_line(_button("use_selected_roto", "Remove \u2190 selected Roto",
+                                                         "Connect the selected Roto/RotoPaint node to the "
+                                                         "Remove input."))),
+        ("affected_mode", lambda: _mode("affected")),
+        ("use_selected_affected", lambda: _same_line(_button("use_selected_affected",
+                                                             "Affected \u2190 selected Roto",
+                                                             "Connect the selected Roto/RotoPaint node to the "
+                                                             "Affected input."))),
         ("run_div", lambda: nuke.Text_Knob("run_div", "")),
         ("send", lambda: _button("send", "Send", "Export the inputs and send the shot to the server.")),
         ("cancel", lambda: _same_line(_button("cancel", "Cancel", "Cancel this node's running job on the server."))),
@@ -162,13 +208,15 @@ def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
                                                     "colour-coded, as a version of this node."))),
         ("show", lambda: _enum("show", "show", SHOW_VALUES, "What the node outputs: the selected result or "
                                                            "the Source unchanged.")),
-        ("version", lambda: _same_line(_enum("version", "version", [" "],
+        ("version", lambda: _same_line(_enum("version", "version", [NO_VERSION],
                                              "Result versions of this node; earlier ones are never overwritten."))),
         ("reload", lambda: _same_line(_button("reload", "Reload", "Re-read the selected version's files."))),
-        ("status", lambda: nuke.Text_Knob("status", "status", "idle")),
+        ("status", lambda: _quiet(nuke.Text_Knob("status", "status", "idle"))),
         ("progress", _progress_knob),
-        ("stale", lambda: nuke.Text_Knob("stale", "", "")),
+        ("stale", lambda: _quiet(nuke.Text_Knob("stale", "", ""))),
         (VERSION_KNOB, lambda: _hidden(_int(VERSION_KNOB, VERSION_KNOB, NODE_VERSION, "Layout version."))),
+        (NODE_ID_KNOB, lambda: _hidden(_string(NODE_ID_KNOB, NODE_ID_KNOB, new_node_id(),
+                                               "This node's own id: tells a copy from the original."))),
         (JOB_KNOB, lambda: _hidden(_string(JOB_KNOB, JOB_KNOB, "", "The last job sent (JSON)."))),
         (VERSIONS_KNOB, lambda: _hidden(_string(VERSIONS_KNOB, VERSIONS_KNOB, "[]", "Result versions (JSON)."))),
         ("points_tab", lambda: nuke.Tab_Knob("points_tab", "Points")),
@@ -180,6 +228,16 @@ def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
                                                     "Add a point NOT on the object, at this frame."))),
         ("clear_points", lambda: _same_line(_button("clear_points", "Clear points", "Remove every clicked point."))),
     ]
+
+
+def new_node_id() -> str:
+    import uuid
+    return uuid.uuid4().hex
+
+
+def node_id(group: object) -> str:
+    knob = group.knob(NODE_ID_KNOB)  # type: ignore[attr-defined]
+    return str(knob.value()) if knob is not None else ""
 
 
 def is_void_node(node: object) -> bool:
@@ -197,12 +255,17 @@ def _build_internals(group: object) -> None:
         for number, name in enumerate(INPUTS):
             if name not in found:
                 found[name] = nuke.nodes.Input(name=name, number=number)
+        versions = found.get(VERSIONS_SWITCH)
+        if versions is None:
+            versions = nuke.nodes.Switch(name=VERSIONS_SWITCH)
+            versions["which"].setExpression("parent.version")
+            versions.setInput(0, found["Source"])
         switch = found.get(SWITCH)
         if switch is None:
             switch = nuke.nodes.Switch(name=SWITCH)
             switch["which"].setExpression("parent.show")
-            switch.setInput(0, found["Source"])
-            switch.setInput(1, found["Source"])
+        switch.setInput(0, versions)
+        switch.setInput(1, found["Source"])
         if "Output" not in found:
             nuke.nodes.Output(name="Output").setInput(0, switch)
 
@@ -233,6 +296,25 @@ def create_void_node(name: str = "VOID1") -> object:
     return group
 
 
+def _migrate_roto_names(group: object) -> str:
+    """Layout 1 named Roto nodes in a knob; layout 2 follows the Remove input. Connect the named one."""
+    knob = group.knob("roto_nodes")  # type: ignore[attr-defined]
+    if knob is None:
+        return ""
+    names = [n for n in str(knob.value()).replace(",", " ").split() if n]
+    group.removeKnob(knob)  # type: ignore[attr-defined]
+    if not names:
+        return ""
+    with nuke.root():
+        rotos = [nuke.toNode(n) for n in names]
+    rotos = [r for r in rotos if r is not None and r.Class() in ("Roto", "RotoPaint")]
+    if len(rotos) == 1 and group.input(1) is None:  # type: ignore[attr-defined]
+        group.setInput(1, rotos[0])  # type: ignore[attr-defined]
+        return f"; {rotos[0].name()} now feeds the Remove input"
+    return (f"; it named Roto nodes {', '.join(names)}: connect them (merged) to the Remove or Affected "
+            "input, which is where shapes come from now")
+
+
 def migrate(group: object) -> Dict[str, object]:
     """Bring a VOID node made by an older release up to ``NODE_VERSION``.
 
@@ -249,11 +331,15 @@ def migrate(group: object) -> Dict[str, object]:
     if found == NODE_VERSION:
         return {"from": found, "to": found, "added": [], "message": ""}
     added = _add_missing_knobs(group)
+    roto_note = _migrate_roto_names(group)
     _build_internals(group)
     _install_callbacks(group)
+    from .results import rewire  # the versions' nodes, rebuilt from the records
+
+    rewire(group)
     group[VERSION_KNOB].setValue(NODE_VERSION)  # type: ignore[index]
     return {"from": found, "to": NODE_VERSION, "added": added,
-            "message": f"{group.name()}: layout {found} -> {NODE_VERSION}"}  # type: ignore[attr-defined]
+            "message": f"{group.name()}: layout {found} -> {NODE_VERSION}{roto_note}"}  # type: ignore[attr-defined]
 
 
 def inside(group: object, name: str) -> Optional[object]:

@@ -2,9 +2,16 @@
 
 A view over ``void_nuke.panel_model.PanelModel``: it redraws when the
 model's ``revision`` moves (a 300 ms timer on the UI thread, so worker
-threads never touch Qt), polls the servers on a background thread every few
-seconds, and forwards buttons to the model. Registered with
-``nukescripts.panels.registerWidgetAsPanel`` (Windows > Custom > VOID).
+threads never touch Qt), and forwards buttons to the model.
+
+Servers are polled on a background thread every ``POLL_MS``, but only once
+the artist has acted: pressed *Check now*, added a server, or sent a job from
+this Nuke. Nuke rebuilds a saved panel layout at start-up, and start-up never
+contacts a server. ``VOID_PANEL_AUTOPOLL=1`` in the environment polls from
+the moment the panel opens instead.
+
+Registered with ``nukescripts.panels.registerWidgetAsPanel`` (Windows >
+Custom > VOID).
 """
 from __future__ import annotations
 
@@ -20,6 +27,10 @@ WIDGET_EXPRESSION = "__import__('void_nuke.nuke.panel_widget', fromlist=['VoidPa
 """How Nuke's panel knob finds the widget class, whatever namespace evaluates it."""
 REFRESH_MS = 300
 POLL_MS = 10000
+AUTOPOLL_ENV = "VOID_PANEL_AUTOPOLL"
+NOT_CHECKED = "not checked"
+NOT_CHECKED_TIP = ("Not asked yet: press Check now (the panel contacts no server on its own until you act, or "
+                   f"with {AUTOPOLL_ENV}=1)")
 
 SERVER_COLUMNS = ("Server", "State", "Engines", "GPU", "Free VRAM", "Queue", "Running")
 JOB_COLUMNS = ("Node", "Shot", "Frames", "State", "Progress", "ETA", "Job", "Message")
@@ -75,10 +86,13 @@ class VoidPanel(QtWidgets.QWidget):
     """Servers, jobs and log of the VOID tools."""
 
     def __init__(self, model: Optional[PanelModel] = None, parent: Optional[QtWidgets.QWidget] = None,
-                 poll: bool = True) -> None:
+                 poll: Optional[bool] = None) -> None:
+        """``poll``: start polling at once (True), never on its own (False), or, by default, when the
+        artist acts or ``VOID_PANEL_AUTOPOLL=1`` says so."""
         super().__init__(parent)
         self.model = model if model is not None else shared_model()
         self._seen = -1
+        self._auto = poll is not False
         self.servers = _table(SERVER_COLUMNS)
         self.jobs = _table(JOB_COLUMNS)
         self.jobs.horizontalHeader().setSectionResizeMode(PROGRESS_COLUMN, QtWidgets.QHeaderView.Fixed)
@@ -92,11 +106,14 @@ class VoidPanel(QtWidgets.QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start(REFRESH_MS)
         self._poller = QtCore.QTimer(self)
-        self._poller.timeout.connect(self.poll)
-        if poll:
-            self._poller.start(POLL_MS)
+        self._poller.timeout.connect(self._poll_now)
+        if poll or (poll is None and os.environ.get(AUTOPOLL_ENV, "") == "1"):
             self.poll()
         self.refresh()
+
+    @property
+    def polling(self) -> bool:
+        return self._poller.isActive()
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -140,6 +157,8 @@ class VoidPanel(QtWidgets.QWidget):
         if self.model.revision == self._seen:
             return
         self._seen = self.model.revision
+        if self._auto and not self.polling and any(job.local for job in self.model.jobs()):
+            self.poll()  # a job sent from this Nuke is the artist acting
         self._fill_servers(self.model.servers())
         self._fill_jobs(self.model.jobs())
         self.log.setPlainText("\n".join(f"{line.level:7} {line.text}" for line in self.model.log_lines()))
@@ -148,11 +167,13 @@ class VoidPanel(QtWidgets.QWidget):
     def _fill_servers(self, rows: List[ServerRow]) -> None:
         self.servers.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = (row.address, row.state, row.engines, row.gpu, row.free_vram, str(row.queue), row.running)
+            state = NOT_CHECKED if row.state == "unknown" else row.state
+            tip = NOT_CHECKED_TIP if row.state == "unknown" else row.message
+            values = (row.address, state, row.engines, row.gpu, row.free_vram, str(row.queue), row.running)
             for c, value in enumerate(values):
-                state = c == 1
-                self.servers.setItem(r, c, _item(value, STATE_COLOURS.get(row.state) if state else None,
-                                                 row.message if state else ""))
+                is_state = c == 1
+                self.servers.setItem(r, c, _item(value, STATE_COLOURS.get(row.state) if is_state else None,
+                                                 tip if is_state else ""))
 
     def _fill_jobs(self, rows: List[JobRow]) -> None:
         self.jobs.setRowCount(len(rows))
@@ -171,6 +192,12 @@ class VoidPanel(QtWidgets.QWidget):
     # -- actions ---------------------------------------------------------------------------
 
     def poll(self) -> None:
+        """Ask the servers now, and every ``POLL_MS`` from now on."""
+        if not self._poller.isActive():
+            self._poller.start(POLL_MS)
+        self._poll_now()
+
+    def _poll_now(self) -> None:
         threading.Thread(target=self.model.poll_servers, name="void-panel-poll", daemon=True).start()
 
     def _add_server(self) -> None:

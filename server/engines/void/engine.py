@@ -27,15 +27,15 @@ import torch
 
 from void_nuke.atomic import atomic_path
 from void_nuke.errors import ShotError
-from void_server.colour import MODEL_COLORSPACE, ColourTransform
+from void_server.colour import MODEL_COLORSPACE, ColourTransform, choose_config
 from void_server.modelspace import (MAX_FRAMES, WINDOW_FRAMES, mirror_pad, padded_length, pass1_mask,
                                     pass2_mask)
 from void_server.settings import MEMORY_MODES
 
 from ..base import Engine, EngineJob, ProgressFn, WorkUnit, parse_options
-from .framing import Framing, choose_framing, edit_box, union
-from .files import checkpoint_path
-from .loader import checkpoint_sha256, load_base, load_transformer, make_scheduler
+from .framing import FITS, Framing, choose_framing, edit_box, union
+from .files import checkpoint_candidates, checkpoint_path, missing_checkpoint
+from .loader import ModelFilesError, checkpoint_sha256, load_base, load_transformer, make_scheduler
 from .memory import MemoryPlan, compute_dtype, out_of_memory, resolve_device
 from .pipeline import VoidPipeline
 from .segments import Segment, fade_weight, interpolate, plan_segments
@@ -64,6 +64,9 @@ class VoidOptions:
     """Model frames two segments share and cross-fade."""
     roi_margin: float = 0.5
     """Context around the edit region in roi mode, as a fraction of its longer side, each side."""
+    fit: str = "stretch"
+    """How the crop fills the model frame: ``stretch`` as the reference (any aspect resized to the model
+    frame), or ``letterbox`` (aspect kept, mirrored bands; see ``framing``)."""
     pass2_mask: str = "trimask"
     """``trimask``: Pass 2 sees remove/affected/keep like Pass 1 (and its training). ``binary``: the
     reference's Pass-2 inference, where the affected region also becomes remove."""
@@ -76,7 +79,8 @@ class VoidOptions:
     ocio_view: str = ""
     """When set, the model sees the plate through this display/view instead of ``model_colorspace``."""
 
-    _CHOICES = {"fps_mode": ("native", "12fps"), "pass2_mask": ("trimask", "binary"), "flow_stride": (1, 2, 4)}
+    _CHOICES = {"fps_mode": ("native", "12fps"), "pass2_mask": ("trimask", "binary"), "flow_stride": (1, 2, 4),
+                "fit": FITS}
     _LIMITS = {"plate_fps": (1.0, 240.0), "segment_frames": (WINDOW_FRAMES, MAX_FRAMES),
                "segment_overlap": (1, 64), "roi_margin": (0.0, 4.0), "pass2_guidance": (1.0, 30.0)}
 
@@ -214,9 +218,11 @@ class VoidEngine(Engine):
         settings = job.shot.engine
         self._last_run = {"steps": settings.steps, "seed": settings.seed, "guidance": settings.guidance,
                           "passes": settings.passes, "memory_mode": self.memory.mode,
-                          "resolution": options.resolution, "fps_mode": options.fps_mode}
-        colour = ColourTransform(job.shot.ocio_config or self.settings.get("ocio_config") or "ocio://default",
-                                 job.shot.colorspace, options.model_colorspace,
+                          "resolution": options.resolution, "fps_mode": options.fps_mode, "fit": options.fit}
+        config = choose_config(job.shot.ocio_config, self.settings.get("ocio_config") or "ocio://default")
+        self._last_run["ocio_config"] = config.config
+        progress(0.0, config.note)
+        colour = ColourTransform(config.config, job.shot.colorspace, options.model_colorspace,
                                  options.ocio_display or None, options.ocio_view or None)
         segments = self._segments(job, options)
         segment = segments[unit.index]
@@ -265,7 +271,7 @@ class VoidEngine(Engine):
         if edit is None:
             return SegmentResult(None, {})
         framing = choose_framing(job.shot.engine.roi, edit, (job.spec.height, job.spec.width), options.size,
-                                 options.roi_margin)
+                                 options.roi_margin, options.fit, job.shot.pixel_aspect)
         video, mask = [], []
         for i, position in enumerate(segment.samples):
             frame = job.frames[position]
@@ -321,7 +327,11 @@ class VoidEngine(Engine):
 
     def _transformer(self, number: int) -> torch.nn.Module:
         if number not in self._transformers:
-            model = load_transformer(self._base.transformer_config, checkpoint_path(self.settings, number), self.dtype)
+            path = checkpoint_path(self.settings, number)
+            if not os.path.isfile(path):
+                raise ModelFilesError(missing_checkpoint(self.settings, number),
+                                      detail={"searched": checkpoint_candidates(self.settings, number)})
+            model = load_transformer(self._base.transformer_config, path, self.dtype)
             self._transformers[number] = self.memory.adopt(model, "transformer")
         return self._transformers[number]
 

@@ -14,8 +14,9 @@ refer to the VOID inference specification):
   ``add_noise_in_inpaint_model``), posterior mode x scaling factor;
 * input channels (§4.5): [noisy 16, mask latents 16, video latents 16];
 * sampling (§4.7): 22-latent windows with stride 18, per-window RoPE,
-  v-prediction DDIM stepped per window, 0.2/0.4/0.6/0.8 cross-fades,
-  float32 guidance and step, cast back to the model dtype;
+  v-prediction DDIM stepped per window, float32 guidance and step, each
+  stepped window cast to the model dtype and cross-faded with 0.2/0.4/0.6/0.8
+  weights in the model dtype into a float32 canvas, as the reference does;
 * decoding (§5): latent 0 alone, then 2-latent chunks with the conv cache
   carried and time always doubled, giving 4F - 3 frames; ``x / 2 + 0.5`` clamped.
 
@@ -201,7 +202,12 @@ class VoidPipeline(DiffusionPipeline):
         """VAE of the whole video in [-1, 1], noised where the base model expects it (spec §4.4)."""
         pixels = video * 2.0 - 1.0
         if self.add_noise_in_inpaint_model and noise_aug_strength > 0:
-            noise = randn_tensor(pixels.shape, generator=generator, device=pixels.device, dtype=pixels.dtype)
+            # The reference draws ``randn_like`` of its video tensor, which is laid out frames first
+            # (B, F, C, H, W in memory): a tensor of that layout filled by ``normal_`` gets the very
+            # same numbers from the same seed (torch fills non-contiguous tensors element by element).
+            b, c, f, h, w = pixels.shape
+            noise = torch.empty((b, f, c, h, w), device=pixels.device, dtype=pixels.dtype).permute(0, 2, 1, 3, 4)
+            noise.normal_(generator=generator)
             pixels = torch.where(pixels == -1.0, pixels, pixels + noise * noise_aug_strength)
         return self._encode_mode(pixels.to(device=device, dtype=dtype))
 
@@ -256,9 +262,18 @@ class VoidPipeline(DiffusionPipeline):
     def denoise(self, latents: torch.Tensor, conditioning: torch.Tensor, text: torch.Tensor,
                 timesteps: torch.Tensor, guidance_scale: float, window: int, overlap: int,
                 callback: Optional[StepCallback]) -> torch.Tensor:
-        """Windowed DDIM: every timestep steps each window and blends the results (spec §4.7)."""
+        """Windowed DDIM: every timestep steps each window and blends the results (spec §4.7).
+
+        The arithmetic is the reference's, dtype for dtype: each stepped window
+        is cast to the model dtype, multiplied by its blend weights in the model
+        dtype, and accumulated in a float32 canvas with float32 weight sums; the
+        quotient is cast back. In bfloat16 the weights are 0.2002, 0.4004,
+        0.6016 and 0.8008, and the products round before they are summed: this
+        is what makes a several-window bf16 run bit-identical to the reference.
+        """
         windows = temporal_windows(latents.shape[1], window, overlap)
-        weights = [w.to(latents.device).view(1, -1, 1, 1, 1) for w in window_weights(windows, overlap)]
+        weights = [w.to(device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1, 1)
+                   for w in window_weights(windows, overlap)]
         height = latents.shape[3] * self.vae_scale_factor_spatial
         width = latents.shape[4] * self.vae_scale_factor_spatial
         ropes: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
@@ -271,8 +286,8 @@ class VoidPipeline(DiffusionPipeline):
                 part = latents[:, start:end]
                 prediction = self.predict_window(part, conditioning[:, start:end], text, t,
                                                  ropes[end - start], guidance_scale)
-                stepped = self.scheduler.step(prediction, t, part, return_dict=False)[0]
-                canvas[:, start:end] += stepped.float() * weight
+                stepped = self.scheduler.step(prediction, t, part, return_dict=False)[0].to(latents.dtype)
+                canvas[:, start:end] += stepped * weight
                 total[:, start:end] += weight
             latents = (canvas / total).to(latents.dtype)
             if callback is not None:

@@ -1,39 +1,48 @@
 """Pass 2's start noise: Gaussian noise carried along the optical flow of the Pass-1 result.
 
-This is Go-with-the-Flow noise warping (Burgert et al., Eyeline Labs) as the
-VOID reference uses it (spec §8.1), re-implemented from its description:
+This is Go-with-the-Flow noise warping (Burgert et al., Eyeline Labs) exactly
+as the VOID reference computes it (spec §8.1: ``make_warped_noise.py`` with
+``noise_warp.py``'s ``NoiseWarper``, ``warp_xyωc`` and ``regaussianize`` in
+their default mode), re-implemented from that code's behaviour and checked
+against its outputs (``tests/void_engine/golden/noise_warp.npz``):
 
-* a noise field at ``upscale`` x the latent grid (16 channels) and a weight
-  per pixel, initialised i.i.d. N(0, 1) and 1;
-* per frame, the forward flow (RAFT) from the previous frame, bilinearly
-  resized to the field and scaled, rounded to whole pixels, drives one step:
-  an *expand* branch pulls every pixel from where the flow says it came from
-  (nearest; pixels pulled from outside the frame are new, with fresh noise and
-  weight 1), a *shrink* branch pushes every pixel ("particle") to where it
-  goes (particles leaving the frame are dropped); pixels that received a
-  particle take the shrink result, the others the expand result;
-* before merging, a joint *regaussianisation*: every group of samples that
-  share one source value (the particle and its expand copies, k in all) gets
-  ``value / sqrt(k)`` plus zero-mean Gaussian detail, so each sample is again
-  N(0, 1) while the group's sum is kept; its weight is shared out as ``w / k``;
-* a shrink pixel is ``sum(w v) / sqrt(sum(w^2))`` over the particles that
-  landed on it and weighs ``sum(w)``; weights are then renormalised to mean 1,
-  lifted by 1e-5 and raised to 0.9999.
+* a noise field at ``upscale`` x the latent grid (16 channels) and a weight per
+  pixel, initialised i.i.d. N(0, 1) and 1;
+* per frame, the forward flow from the previous frame is bilinearly resized to
+  the field and scaled, and drives one step with two branches. *Expand*: every
+  pixel pulls noise and weight from where the flow says it came from (nearest,
+  by ``grid_sample`` as the reference does); pixels pulled from outside the
+  frame get noise 0 and weight 1. *Shrink*: every pixel's particle moves to
+  where the flow takes it; a particle whose rounded position leaves the frame
+  is reset in place to noise 0 and weight 1. Where a particle lands, the shrink
+  branch wins and the expand sample there becomes noise 0, weight 1;
+* joint *regaussianisation* of both branches (one image twice as wide): every
+  group of samples sharing one value of the first channel, the zeros included,
+  gets ``value / sqrt(k)`` plus zero-mean Gaussian detail (k the group size),
+  and its weight is shared out as ``w / k``. So newly revealed pixels, reset
+  particles and the unused expand samples form one zero group, whose members
+  get fresh N(0, 1 - 1/k) noise and weight 1/k;
+* a pixel where particles landed is ``sum(w v) / sqrt(sum(w^2))`` over them and
+  weighs ``sum(w)``; weights are then renormalised to mean 1, lifted by 1e-5
+  and raised to 0.9999.
 
-Each latent frame ``k`` reads the field at pixel frame ``4k`` (frame 0 is the
-initial noise), reduced to the latent grid block by block as
-``sum(w v) / sqrt(sum(w^2))``, which keeps unit variance.
+A frame is read out as ``w v / sqrt(w^2)`` per field pixel, then area-averaged
+over ``upscale`` x ``upscale`` blocks (unweighted) and multiplied by
+``upscale``, which keeps unit variance for independent samples.
 
-Deliberate differences from the reference: the noise covers the whole clip
-(one continuous warp, so every 22-latent window, and the overlaps between
-windows, get warped noise of their own frames; the reference makes exactly 22
-latent frames and so only works for clips of at most 85 frames); the field is
-aligned with the latent grid of the frame the model sees (the reference warps
-a 480x720 centre crop and stretches it to 48x84); every frame is used (the
-reference first re-times to 72 frames); the random draws come from the
-caller's generator, so a seed repeats the noise exactly. The sub-pixel
-particle offsets the reference carries are always zero in its default mode
-and are left out.
+What this engine adds: the noise covers the whole clip (one continuous warp, so
+every 22-latent window, and the overlaps between windows, get warped noise of
+their own frames; the reference makes exactly 22 latent frames and so only
+works for clips of at most 85 frames); the field is aligned with the latent
+grid of the frame the model sees (the reference warps a 480x720 centre crop
+and stretches it to 48x84); every frame is used (the reference re-times to 72
+frames first); each latent frame ``k`` reads the field at pixel frame ``4k``;
+the random draws come from the caller's generator, so a seed repeats the noise
+exactly (the reference draws from torch's global generator, in the same order:
+the initial field, then one (C, H, 2W) draw per step); the noise stays float32
+(the reference stores it as float16 before the model casts it to bf16). The
+sub-pixel particle offsets the reference carries are always zero in its
+default mode and are left out.
 """
 from __future__ import annotations
 
@@ -69,70 +78,97 @@ class NoiseWarper:
         return torch.randn(shape, generator=self.generator, device=self.device)
 
     def step(self, flow: torch.Tensor) -> None:
-        """Advance one frame along ``flow`` (2, H, W): the motion, in field pixels, of each pixel."""
+        """Advance one frame along ``flow`` (2, h, w): the motion of each pixel in pixels of its own grid,
+        bilinearly resized to the field (vectors scaled to match) first."""
         channels, height, width = self.noise.shape
-        size = height * width
-        fx, fy = flow.round().long()
-        ys, xs = torch.meshgrid(torch.arange(height, device=self.device),
-                                torch.arange(width, device=self.device), indexing="ij")
-        # shrink branch: each pixel's particle moves to where the flow takes it
-        tx, ty = xs + fx, ys + fy
-        moved = ((tx >= 0) & (tx < width) & (ty >= 0) & (ty < height)).reshape(-1)
-        target = (ty * width + tx).reshape(-1)[moved]
-        landed = torch.zeros(size, dtype=torch.bool, device=self.device)
+        flow = resize_flow(flow[None].to(self.device, torch.float32), (height, width))[0]
+        xs = torch.arange(width, device=self.device, dtype=flow.dtype)
+        ys = torch.arange(height, device=self.device, dtype=flow.dtype)[:, None]
+
+        # expand: pull from where each pixel came from; from outside the frame: noise 0, weight 1
+        pull_x = (-flow[0] + xs) / (width - 1) * 2 - 1
+        pull_y = (-flow[1] + ys) / (height - 1) * 2 - 1
+        pulled = F.grid_sample(torch.cat([self.weight[None], self.noise])[None],
+                               torch.stack([pull_x, pull_y], dim=-1)[None],
+                               mode="nearest", padding_mode="zeros", align_corners=True)[0]
+        expand_weight, expand_noise = pulled[0], pulled[1:]
+        expand_weight[expand_weight == 0] = 1
+
+        # shrink: push each particle; one whose rounded position leaves the frame is reset in place
+        to_x, to_y = (xs + flow[0]).round(), (ys + flow[1]).round()
+        leaving = ~((to_x >= 0) & (to_x < width) & (to_y >= 0) & (to_y < height))
+        particle_noise = torch.where(leaving, 0.0, self.noise)
+        particle_weight = torch.where(leaving, 1.0, self.weight)
+        shift = torch.where(leaving, 0.0, flow).round().long()
+        target_x = shift[0] + torch.arange(width, device=self.device)
+        target_y = shift[1] + torch.arange(height, device=self.device)[:, None]
+        # (the rounded shift, not the rounded position, places a particle: at a .5 tie the two may
+        # disagree, and a particle placed outside is dropped, as in the reference)
+        placed = ((target_x >= 0) & (target_x < width) & (target_y >= 0) & (target_y < height)).reshape(-1)
+        target = (target_y * width + target_x).reshape(-1)[placed]
+        landed = torch.zeros(height * width, dtype=torch.bool, device=self.device)
         landed[target] = True
-        # expand branch: each pixel no particle reached pulls from where it came from
-        sx, sy = xs - fx, ys - fy
-        known = ((sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)).reshape(-1)
-        pulls = ~landed & known
-        source = (sy * width + sx).reshape(-1)[pulls]
+        landed = landed.reshape(height, width)
+        expand_noise = torch.where(landed, 0.0, expand_noise)
+        expand_weight = torch.where(landed, 1.0, expand_weight)
 
-        # joint regaussianisation of every group sharing one source value
-        noise = self.noise.reshape(channels, size)
-        weight = self.weight.reshape(size)
-        count = moved.float() + torch.bincount(source, minlength=size).float()
-        particle_detail = self._randn(channels, int(moved.sum()))
-        pulled_detail = self._randn(channels, source.numel())
-        detail_sum = torch.zeros(channels, size, device=self.device)
-        detail_sum[:, moved] = particle_detail
-        detail_sum.index_add_(1, source, pulled_detail)
-        group_mean = detail_sum / count.clamp(min=1)
-        share = noise / count.clamp(min=1).sqrt()
-        particles = share[:, moved] + particle_detail - group_mean[:, moved]
-        pulled = share[:, source] + pulled_detail - group_mean[:, source]
-        shared_weight = weight / count.clamp(min=1)
+        # both branches side by side, regaussianised together
+        noise, weight = _regaussianize(torch.cat([particle_noise, expand_noise], dim=2),
+                                       torch.cat([particle_weight, expand_weight], dim=1),
+                                       self._randn(channels, height, 2 * width))
+        particle_noise, expand_noise = noise[:, :, :width], noise[:, :, width:]
+        particle_weight, expand_weight = weight[:, :width], weight[:, width:]
 
-        # merge: shrink where particles landed, expand elsewhere, fresh noise in new regions
-        particle_weight = shared_weight[moved]
-        total = torch.zeros(size, device=self.device).index_add_(0, target, particle_weight)
-        weighted = torch.zeros(channels, size, device=self.device).index_add_(
-            1, target, particles * particle_weight)
-        squares = torch.zeros(size, device=self.device).index_add_(0, target, particle_weight ** 2)
-        fresh = ~landed & ~known
-        out_noise = torch.empty(channels, size, device=self.device)
-        out_weight = torch.ones(size, device=self.device)
-        out_noise[:, fresh] = self._randn(channels, int(fresh.sum()))
-        out_noise[:, landed] = weighted[:, landed] / squares[landed].sqrt()
-        out_weight[landed] = total[landed]
-        out_noise[:, pulls] = pulled
-        out_weight[pulls] = shared_weight[source]
-        out_weight = (out_weight / out_weight.mean() + 1e-5) ** 0.9999
-        self.noise = out_noise.reshape(channels, height, width)
-        self.weight = out_weight.reshape(height, width)
+        # merge the particles that landed together; elsewhere keep the expand sample
+        moved_weight = particle_weight.reshape(-1, 1)[placed]
+        moved_noise = (particle_noise * particle_weight).permute(1, 2, 0).reshape(-1, channels)[placed]
+        size = height * width
+        total = torch.zeros(size, 1, device=self.device).index_add_(0, target, moved_weight)
+        weighted = torch.zeros(size, channels, device=self.device).index_add_(0, target, moved_noise)
+        squares = torch.zeros(size, 1, device=self.device).index_add_(0, target, moved_weight ** 2)
+        shrink_noise = (weighted / squares.sqrt()).T.reshape(channels, height, width)
+        self.noise = torch.where(landed, shrink_noise, expand_noise)
+        weight = torch.where(landed, total.reshape(height, width), expand_weight)
+        weight = weight / weight.mean() + 1e-5
+        self.weight = weight ** 0.9999
+
+    def readout(self) -> torch.Tensor:
+        """The field as the reference reads it: ``w v / sqrt(w^2)`` per pixel."""
+        return self.noise * self.weight[None] / (self.weight[None] ** 2).sqrt()
 
     def reduced(self, factor: int) -> torch.Tensor:
-        """The field on a grid ``factor`` x coarser, weighted so every value stays N(0, 1)."""
-        weighted = F.avg_pool2d((self.noise * self.weight)[None], factor)[0]
-        power = F.avg_pool2d((self.weight ** 2)[None, None], factor)[0]
-        return weighted / power.sqrt() * factor
+        """The field ``factor`` x coarser: block averages x ``factor``, so independent N(0, 1) stay N(0, 1)."""
+        _, height, width = self.noise.shape
+        return F.interpolate(self.readout()[None], size=(height // factor, width // factor), mode="area")[0] * factor
 
 
-def _resize_flow(flow: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def _regaussianize(noise: torch.Tensor, weight: torch.Tensor, foreign: torch.Tensor
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Regaussianise (C, H, W) ``noise`` in groups of equal first-channel values, with ``foreign`` detail.
+
+    A group of k samples of one value v becomes ``v / sqrt(k)`` plus the
+    group's zero-mean share of ``foreign``, so each is N(0, 1) again while the
+    group's sum is kept; its weights are divided by k. Sums run in pixel order.
+    """
+    channels = noise.shape[0]
+    _, group, counts = torch.unique(noise[0].reshape(-1), return_inverse=True, return_counts=True)
+    detail = foreign.permute(1, 2, 0).reshape(-1, channels)
+    sums = torch.zeros(counts.numel(), channels, device=noise.device).index_add_(0, group, detail)
+    means = (sums / counts[:, None])[group].T.reshape(noise.shape)
+    sizes = counts[group].reshape(noise.shape[1:])
+    out = noise / sizes[None] ** 0.5 + (foreign - means)
+    return out, (weight / sizes).nan_to_num()
+
+
+def resize_flow(flow: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """Bilinearly resize (N, 2, h, w) flow to ``size`` and rescale its vectors to match."""
     height, width = flow.shape[-2:]
+    if (height, width) == tuple(size):
+        return flow
     out = F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
-    scale = torch.tensor([size[1] / width, size[0] / height], device=flow.device, dtype=flow.dtype)
-    return out * scale.view(1, 2, 1, 1)
+    out[:, 0] *= size[1] / width
+    out[:, 1] *= size[0] / height
+    return out
 
 
 def warped_noise(video: torch.Tensor, latent_shape: Tuple[int, int, int, int], flow_fn: FlowFn,
@@ -151,14 +187,14 @@ def warped_noise(video: torch.Tensor, latent_shape: Tuple[int, int, int, int], f
         raise ValueError(f"flow_stride must be 1, 2 or 4, got {flow_stride}")
     device = video.device
     field = (height * upscale, width * upscale)
-    flow_grid = (field[0] // 8, field[1] // 8)
+    flow_grid = (field[0] // 8, field[1] // 8)  # the reference's flow: half the frame, field / 8
     warper = NoiseWarper(channels, field[0], field[1], generator, device)
     out: List[torch.Tensor] = [warper.reduced(upscale)]
     picked = video[::flow_stride]
     small = F.interpolate(picked, size=flow_grid, mode="area")
     for i in range(1, small.shape[0]):
         flow = flow_fn(small[i - 1:i], small[i:i + 1])
-        warper.step(_resize_flow(flow, field)[0])
+        warper.step(flow[0])
         if (i * flow_stride) % 4 == 0:
             out.append(warper.reduced(upscale))
         if progress is not None:
@@ -181,7 +217,7 @@ class RaftFlow:
         param = next(self.model.parameters())
         with torch.no_grad():
             flow = self.model(a.to(param.dtype), b.to(param.dtype))[-1].float()
-        return _resize_flow(flow, (height, width))
+        return resize_flow(flow, (height, width))
 
 
 def load_raft(checkpoint: Optional[str], device: torch.device) -> RaftFlow:

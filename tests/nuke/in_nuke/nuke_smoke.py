@@ -33,7 +33,7 @@ for point in ((10.0, 10.0), (30.0, 10.0), (30.0, 20.0), (10.0, 20.0)):
     shape.append(point)
 shape.name = "Bezier1"
 roto["curves"].rootLayer.append(shape)
-group["roto_nodes"].setValue(roto.name())
+group.setInput(1, roto)  # the Remove input: shapes are read from the Roto nodes feeding it
 
 snap = snapshot.take(group)
 with group:
@@ -42,7 +42,7 @@ key = snap.shot.shapes[0].keys[0]
 print("VOID_SMOKE " + json.dumps({
     "plate": snap.shot.plate,
     "plate_exists": [os.path.isfile(snap.shot.plate_sequence.path(f)) for f in (1, 2, 3)],
-    "points": [[p.x, p.y] for p in key.points],
+    "points": [[round(p.x, 6), round(p.y, 6)] for p in key.points],
     "leftovers": leftovers,
     "inputs": group.inputs(),
     "version_knob": group[void_node.VERSION_KNOB].value(),
