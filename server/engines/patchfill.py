@@ -3,19 +3,25 @@
 The unknown region is filled by copying patches of the known surroundings, as
 in Wexler, Shechtman and Irani (2007): coarse to fine over an image pyramid,
 each level alternates a nearest-neighbour-field search (PatchMatch, Barnes et
-al. 2009, in a vectorised form: every pixel tries its neighbours' matches at a
-few jump lengths, then random ones at shrinking radii) with a vote, where each
-unknown pixel becomes the weighted mean of what the patches overlapping it
-copy there. Coarse levels settle structure (where an edge continues), fine
-levels texture.
+al. 2009, vectorised: every patch tries its neighbours' matches at a few jump
+lengths, then random ones at shrinking radii) with a vote, where each unknown
+pixel becomes the weighted mean of what the patches overlapping it copy there.
+
+Three things keep structure and texture: the coarsest level is filled ring by
+ring from the edge inward (exhaustive search over what is known around each
+pixel), so an edge or seam that reaches the region runs on into it; patch
+distances weigh known pixels above guessed ones (confidence); and each finer
+level starts from a vote of its own pixels where the upscaled matches point,
+not from a blurred upscale.
 
 ``synthesize`` works at whatever resolution it is given (the classic engine
-gives it a reduced one); ``transfer`` then carries the result to full
-resolution by following the same matches into the full-resolution frame, so
-the fill is made of real full-resolution texture, not of an upscaled one.
+gives it a reduced one) and ends with a lattice of block displacements;
+``transfer`` then carries the result to full resolution by copying real
+full-resolution blocks along those displacements, so the fill is made of real
+texture, not of an upscaled one.
 
 Patch distances are computed on compact descriptors of a tone-mapped copy of
-the image: luminance at 3x3 points two pixels apart, and colour at the centre.
+the image: luminance at 4x4 points two pixels apart, and colour at the centre.
 Every random choice comes from the given seed, so a fill is reproducible.
 """
 from __future__ import annotations
@@ -30,24 +36,31 @@ PATCH_RADIUS = 4
 """A patch reaches this far from its centre (descriptor points plus their blur):
 source centres lie at least this far inside the known region."""
 VOTE_RADIUS = 2
+"""Each unknown pixel takes votes from the patches centred this close to it."""
 BLEND = 0.35
 """Share of the distance between two lattice nodes over which their blocks cross-fade."""
-"""Each unknown pixel takes votes from the patches centred this close to it."""
 COARSEST = 24
 """The pyramid stops when the unknown region's bounding box fits in this many pixels."""
 _SCHEDULE = {"coarsest": (6, 4), "middle": (3, 2), "finest": (2, 2)}
 """(vote rounds, search iterations per round) by pyramid level."""
 _JUMPS = (8, 4, 2, 1)
+"""How far away (pixels) the neighbours whose matches a patch tries are."""
 _DIRECTIONS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 _OFFSETS = (-3, -1, 1, 3)
+"""Where, around a patch's centre, its descriptor reads the luminance (in x and in y)."""
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 _CHROMA_WEIGHT = 3.0
+"""Weight of the two colour entries of a descriptor against its 16 luminance entries."""
 _CONFIDENCE_DECAY = 1.3
+"""Confidence in a guessed pixel falls by this factor per pixel into the unknown region."""
 _PEEL_SOURCES = 6000
 """Source patches the coarsest level's exhaustive search compares (evenly thinned beyond this)."""
 _OUTSIDE = 1e3
 """Cost of a block pixel whose source is not background: such blocks are never chosen."""
 _COHERENCE = 0.5
+"""A neighbour's match (shifted) replaces a patch's own when it costs less than the own plus this
+share of the median cost, and a random guess only when it costs less by that much: neighbouring
+patches copy from neighbouring places, so texture is copied in coherent pieces."""
 
 KnownFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """known(xs, ys) -> bool array: whether those full-resolution pixels hold background."""
@@ -173,6 +186,7 @@ class _Level:
         self._target_features = np.zeros((0, 0), np.float32)
         self._weights = _confidence(unknown)
         self._target_weights = np.zeros((0, 0), np.float32)
+        self._slack = 0.0
 
     # -- set-up ----------------------------------------------------------------------------
 
