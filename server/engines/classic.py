@@ -65,12 +65,6 @@ _LOW_FREQUENCY_SIGMA = 6.0
 gives copied texture the synthesised fill's low frequencies (its brightness and colour where it
 lands); finer detail is the copied texture's own."""
 
-class ClassicError(VoidError):
-    """The classic engine failed on a frame; ``detail["frame"]`` names it."""
-
-    code = "engine_failed"
-
-
 @dataclass(frozen=True)
 class ClassicOptions:
     """The engine's knobs, read from ``shot.engine.options``."""
@@ -120,13 +114,7 @@ class ClassicEngine(Engine):
     def run(self, job: EngineJob, unit: WorkUnit, progress: ProgressFn) -> Iterator[Tuple[int, np.ndarray]]:
         filler = self._filler_for(job, ClassicOptions.from_options(job.shot.engine.options))
         for i, frame in enumerate(unit.frames):
-            try:
-                rgb, counts = filler.fill(frame)
-            except VoidError:
-                raise
-            except Exception as exc:  # OpenCV, NumPy, memory: say which frame, keep the cause
-                raise ClassicError(f"the classic engine failed on frame {frame}: {type(exc).__name__}: {exc}",
-                                   detail={"frame": frame}) from exc
+            rgb, counts = filler.fill(frame)  # failures propagate: the runner gives them a trace id
             message = (f"frame {frame}: {counts['propagated']} pixels from other frames, "
                        f"{counts['anchored']} carried from the anchor, {counts['synthesized']} synthesized")
             if counts["unrestorable"]:
@@ -440,14 +428,17 @@ class _Filler:
     # -- cached inputs -----------------------------------------------------------------------
 
     def _read(self, frame: int, what: str) -> np.ndarray:
-        """The plate's RGB or the quadmask of ``frame``; a failure names the frame."""
+        """The plate's RGB or the quadmask of ``frame``.
+
+        A reading error names the frame read (frames ahead of the one being
+        filled are read too); anything else propagates as it is, for the job
+        runner to name the frame, give it a trace id and log the traceback.
+        """
         try:
             return np.asarray(self._job.plate(frame) if what == "plate" else self._job.quadmask(frame))
-        except VoidError:
+        except VoidError as exc:
+            exc.detail.setdefault("frame", frame)
             raise
-        except Exception as exc:
-            raise ClassicError(f"could not read the {what} of frame {frame}: {type(exc).__name__}: {exc}",
-                               detail={"frame": frame}) from exc
 
     def _plate(self, frame: int) -> np.ndarray:
         """The frame's RGB at full resolution: a float32 copy that may be written to."""

@@ -15,12 +15,14 @@ import cv2
 import numpy as np
 import pytest
 
+from void_nuke.demo import make_synthetic_shot
 from void_nuke.errors import Cancelled, ImageError, ShotError
 from void_nuke.exrio import ImageSpec
 from void_nuke.sequences import FrameRange
 from void_nuke.shot import EngineSettings, MatteSource, OutputSettings, Shot
 from void_server.engines.base import EngineJob
-from void_server.engines.classic import ClassicEngine, ClassicError, ClassicOptions, create_engine
+from void_server.engines.classic import ClassicEngine, ClassicOptions, create_engine
+from void_server.runner import run_shot_local
 
 W, H = 160, 96
 FIRST = 1001
@@ -428,7 +430,15 @@ def test_a_unit_alone_equals_it_after_others_with_or_without_the_scratch_folder(
         assert np.array_equal(from_scratch[f], whole[f]) and np.array_equal(recomputed[f], whole[f])
 
 
-def test_a_frame_that_cannot_be_read_is_named():
+def test_a_frame_that_cannot_be_read_is_named_not_the_frame_being_filled(tmp_path):
+    synthetic = make_synthetic_shot(str(tmp_path / "shot"), frames=6, size=(96, 56))
+    (tmp_path / "shot" / "plate.1002.exr").write_bytes(b"not an EXR file" * 64)  # read while filling 1001
+    with pytest.raises(ImageError) as info:
+        run_shot_local(synthetic.shot)
+    assert info.value.detail["frame"] == 1002 and "plate.1002.exr" in info.value.message
+
+
+def test_an_unexpected_failure_propagates_for_the_runner_to_explain():
     shot = SyntheticShot(n_frames=4)
     job = shot.job()
 
@@ -438,7 +448,5 @@ def test_a_frame_that_cannot_be_read_is_named():
         return shot.plates[frame].copy()
 
     job.plate = plate
-    with pytest.raises(ClassicError) as info:
+    with pytest.raises(OSError, match="file server"):  # not swallowed, not reworded: the runner adds a trace id
         run_all(job)
-    assert info.value.detail["frame"] == FIRST + 2
-    assert f"frame {FIRST + 2}" in info.value.message and "read error" in info.value.message
