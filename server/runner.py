@@ -39,7 +39,10 @@ from .raster import rasterize_shapes
 
 MASK_SHARE = 0.1
 """Share of the progress bar given to building quadmasks."""
-CACHE_BYTES = 1 << 30
+CACHE_BYTES = 256 << 20
+"""Decoded plates kept for re-reads close together (an engine reading a frame, then its compositing).
+At 4K a frame is 50-66 MB, so no engine's whole window fits anyway: a larger cache saved no decoding
+on the 4K tabletop benchmark (bench/bench_classic.py --tabletop --runner) and cost 700 MB of worker memory."""
 
 Report = Callable[[Progress], None]
 
