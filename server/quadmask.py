@@ -19,6 +19,13 @@ from void_nuke.shot import MaskSettings
 REMOVE, OVERLAP, AFFECTED, KEEP = 0, 63, 127, 255
 CLASSES = {"remove": REMOVE, "overlap": OVERLAP, "affected": AFFECTED, "keep": KEEP}
 
+FIRST_FRAME_RULE_ENGINES = frozenset({"void"})
+"""Engines that follow VOID's first-frame rule (``masks.clear_affected_first_frame``).
+
+The rule is a convention of VOID's training data, not of the scene: the
+classic engine restores the background under the affected region on every
+frame, the first included, so a shadow present from frame one goes there too."""
+
 PREVIEW_COLOURS = QUADMASK_COLOURS
 """The preview colour of each class (shared with the client's contact sheets)."""
 
@@ -71,7 +78,8 @@ def build_quadmask(remove: Sequence[np.ndarray], affected: Sequence[np.ndarray],
 
     On the first frame, with ``settings.clear_affected_first_frame`` (VOID's
     convention: the model was trained with affected regions only from frame 1
-    on), the affected role is cleared: affected -> 255 as the reference's
+    on; callers pass ``first_frame`` only for ``FIRST_FRAME_RULE_ENGINES``),
+    the affected role is cleared: affected -> 255 as the reference's
     stage 4 does, and overlap -> 0, because a pixel that loses its affected
     role is plain remove. The reference leaves 63 there; Pass 1 sees 0 and 63
     alike (both become 1, spec §4.2), so this only sharpens the model-space

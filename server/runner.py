@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 
 MASK_SHARE = 0.1
 """Share of the progress bar given to building quadmasks."""
-CACHE_BYTES = 1 << 30
+CACHE_BYTES = 256 << 20
+"""Decoded plates kept for re-reads close together (an engine reading a frame, then its compositing).
+At 4K a frame is 50-66 MB, so no engine's whole window fits anyway: a larger cache saved no decoding
+on the 4K tabletop benchmark (bench/bench_classic.py --tabletop --runner) and cost 700 MB of worker memory."""
 
 Report = Callable[[Progress], None]
 
@@ -208,7 +211,8 @@ class JobRunner:
             remove, affected = self.mattes(frame)
             if sam2_seq is not None:
                 remove.append(read_image(sam2_seq.path(frame)).pixels[:, :, 0].astype(np.float32))
-            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=(frame == self.frames[0]),
+            first = frame == self.frames[0] and self.shot.engine.name in qm.FIRST_FRAME_RULE_ENGINES
+            q = qm.build_quadmask(remove, affected, self.shot.masks, first_frame=first,
                                   shape=(self.spec.height, self.spec.width))
             self.write_quadmask(frame, q)
             self._emit("masks", frame, i + 1, len(self.frames), MASK_SHARE * (i + 1) / len(self.frames),

@@ -1,47 +1,69 @@
-"""The classic engine: flow-guided background propagation plus OpenCV inpainting.
+"""The classic engine: flow-guided background propagation plus patch-based texture synthesis.
 
 No weights, CPU only. For each frame, the pixels to replace (the whole edit
-region of the quadmask) are filled from the other frames of the job where the
-background there is visible, nearest frames first; what no frame shows is
-inpainted. See docs/engine-classic.md for the method, its options and limits.
+region of the quadmask, grown by ``margin``) are filled, in this order:
+
+1. from the other frames of the job where the background there is visible,
+   nearest frames first, following the background's flow (completed through
+   the edit regions, see ``flowfield``) and taking only pixels that are keep in
+   the frame they come from;
+2. from the last *anchor* frame (every ``anchor_every``-th frame of the job),
+   whose fill is carried along by the same flow, so what no frame shows keeps
+   the same texture from frame to frame instead of boiling;
+3. by patch-based synthesis (``patchfill``) of what is left, at a reduced
+   resolution, carried to full resolution by copying real full-resolution texture.
 
 Every value of the quadmask other than 255 is filled (remove, overlap *and*
-affected): the classic engine cannot re-simulate physics, so the best it can do
-for a shadow, reflection or splash the object caused is to restore the
-background that was there without it.
+affected) on every frame: the classic engine cannot re-simulate physics, so the
+best it can do for a shadow, reflection or splash the object caused is to
+restore the background that was there without it.
 
-A unit's pixels depend only on the plate and the quadmask of the frames it
-reads, never on units run before it, so a resumed job is identical to an
-uninterrupted one.
+Only the region's bounding box and frames scaled down to ``flow_width`` are
+held per frame; full-resolution frames are read when they are needed and
+dropped, so memory does not grow with the frame count or the plate size
+beyond one or two frames. A unit's pixels depend only on the plate and the
+quadmask, never on units run before it: anchors are recomputed when neither
+memory nor the job's scratch folder holds them, so a resumed job is identical
+to an uninterrupted one.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
+from dataclasses import astuple, dataclass
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from void_nuke.errors import ImageError
+from void_nuke.errors import ImageError, VoidError
 
 from .base import Engine, EngineJob, ProgressFn, WorkUnit, parse_options
+from .flowfield import Track, disk, fill_smooth, pair_flows, tone_map_luma
+from .patchfill import PATCH_RADIUS, synthesize, transfer
+from .fillstate import Anchor, Grid, PreparedFrame, SourceCrops, Target, Window
+from .sampling import OPENCV_MAX_SIDE, sample
 
-_FRAME_CACHE_BYTES = 512 * 2 ** 20
-_FLOW_CACHE_BYTES = 1536 * 2 ** 20
-"""Memory for prepared frames and for flow fields, kept while a job's units run.
-A flow pair is needed again when its later frame's turn comes, up to the
-search distance away, so the flow cache must hold that many frames' pairs."""
-_FILL_CELL = 4
-"""Smooth fills (flow completion, luminance under holes) work on cells of this many pixels."""
-_FLOW_GUARD = 4
-"""Flow vectors this close (flow-resolution pixels) to a hole are not trusted:
-the flow's patches overlap the hole."""
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 / sRGB primaries
-
-K = TypeVar("K")
-V = TypeVar("V")
-
+_FLOW_BYTES = 256 * 2 ** 20
+"""Memory for the flow fields between consecutive frames kept around the frame being filled
+(the whole search window at 4K with the default ``flow_width`` and ``radius``; a larger window
+keeps the nearest pairs and recomputes the others)."""
+_SOURCE_BYTES = 160 * 2 ** 20
+"""Memory for the full-resolution crops of the frames pixels are copied from."""
+_ANCHOR_PAD = 32
+"""Pixels of keep around an anchor's edit region stored with it."""
+_ANCHORS_KEPT = 2
+_THIN_PAD = 8
+"""Known pixels around a thin part that its Navier-Stokes inpainting reads (twice its radius)."""
+_BLOCK = 16
+"""Full-resolution pixels between the points that decide where synthesised texture is copied from
+(at least 4 synthesis-grid pixels)."""
+_LOW_FREQUENCY_SIGMA = 6.0
+"""Blur, in full-resolution pixels (at least 1.5 synthesis-grid pixels), of the correction that
+gives copied texture the synthesised fill's low frequencies (its brightness and colour where it
+lands); finer detail is the copied texture's own."""
 
 @dataclass(frozen=True)
 class ClassicOptions:
@@ -54,13 +76,16 @@ class ClassicOptions:
     margin: int = 2
     """Grow every frame's edit region by this many pixels, so the object's soft
     edges (antialiasing, motion blur) are neither kept nor copied into other frames."""
-    inpaint_radius: float = 5.0
-    """Neighbourhood radius, in pixels, of the inpainting of what no frame shows."""
     flow_width: int = 960
     """Optical flow runs on frames scaled down to at most this width (speed on 2K-4K plates)."""
+    anchor_every: int = 8
+    """Every this many frames, the fill of what no frame shows is made anew from the previous
+    anchor's and carried to the frames up to the next one."""
+    synthesis_pixels: int = 60000
+    """Texture synthesis runs at a resolution where the region it fills has at most this many pixels."""
 
-    _LIMITS = {"radius": (0, 1000), "unit_frames": (1, 1000), "margin": (0, 64),
-               "inpaint_radius": (1.0, 64.0), "flow_width": (64, 8192)}
+    _LIMITS = {"radius": (0, 1000), "unit_frames": (1, 1000), "margin": (0, 64), "flow_width": (64, 8192),
+               "anchor_every": (1, 1000), "synthesis_pixels": (1000, 10_000_000)}
 
     @classmethod
     def from_options(cls, options: Dict[str, Any]) -> "ClassicOptions":
@@ -68,66 +93,14 @@ class ClassicOptions:
         return cls(**parse_options(cls, "classic", options, cls._LIMITS))
 
 
-class _LRU(Generic[K, V]):
-    """A small least-recently-used cache of computed values."""
-
-    def __init__(self, capacity: int, compute: Callable[[K], V]) -> None:
-        self._capacity = max(1, capacity)
-        self._compute = compute
-        self._items: "OrderedDict[K, V]" = OrderedDict()
-
-    def __getitem__(self, key: K) -> V:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        value = self._compute(key)
-        self._items[key] = value
-        if len(self._items) > self._capacity:
-            self._items.popitem(last=False)
-        return value
-
-
-@dataclass
-class _Frame:
-    """One frame, prepared for propagation."""
-
-    rgb: np.ndarray
-    """Scene-linear float32 (H, W, 3), as the plate gives it."""
-    hole: np.ndarray
-    """uint8 (H, W), 255 on the pixels to replace (the edit region grown by ``margin``)."""
-    luma: np.ndarray
-    """uint8 tone-mapped luminance at flow resolution."""
-    hole_small: np.ndarray
-    """uint8 (0/255) hole at flow resolution."""
-
-
-def tone_map_luma(rgb: np.ndarray) -> np.ndarray:
-    """Scene-linear RGB → 8-bit luminance for optical flow.
-
-    A fixed curve (Reinhard, then a 2.2 gamma) so every frame maps the same way
-    and highlights above 1 keep their detail instead of clipping.
-    """
-    lum = np.nan_to_num(rgb.astype(np.float32, copy=False) @ _LUMA, nan=0.0, posinf=1e6, neginf=0.0)
-    lum = np.maximum(lum, 0.0)
-    mapped = np.power(lum / (1.0 + lum), 1.0 / 2.2)
-    return np.clip(mapped * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` at the points (xs, ys); one row per point."""
-    out = cv2.remap(image, xs.reshape(-1, 1).astype(np.float32), ys.reshape(-1, 1).astype(np.float32),
-                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(len(xs), -1)
-
-
 class ClassicEngine(Engine):
-    """Temporal background propagation (DIS optical flow) plus Navier-Stokes inpainting.
+    """Temporal background propagation (DIS optical flow, completed) plus patch-based synthesis.
 
     An instance runs one job's units at a time (it keeps that job's caches).
     """
 
     name = "classic"
-    version = "1"
+    version = "2"
 
     def __init__(self) -> None:
         self._filler: Optional[_Filler] = None
@@ -141,9 +114,12 @@ class ClassicEngine(Engine):
     def run(self, job: EngineJob, unit: WorkUnit, progress: ProgressFn) -> Iterator[Tuple[int, np.ndarray]]:
         filler = self._filler_for(job, ClassicOptions.from_options(job.shot.engine.options))
         for i, frame in enumerate(unit.frames):
-            rgb, propagated, inpainted = filler.fill(frame)
-            progress((i + 1) / len(unit.frames),
-                     f"frame {frame}: {propagated} pixels from other frames, {inpainted} inpainted")
+            rgb, counts = filler.fill(frame)  # failures propagate: the runner gives them a trace id
+            message = (f"frame {frame}: {counts['propagated']} pixels from other frames, "
+                       f"{counts['anchored']} carried from the anchor, {counts['synthesized']} synthesized")
+            if counts["unrestorable"]:
+                message += f", {counts['unrestorable']} kept (no background visible anywhere in the frame)"
+            progress((i + 1) / len(unit.frames), message)
             yield frame, rgb
 
     def close(self) -> None:
@@ -163,202 +139,348 @@ class ClassicEngine(Engine):
 
 
 class _Filler:
-    """Fills the frames of one job, caching prepared frames and flow fields between them."""
+    """Fills the frames of one job, caching prepared frames, flow fields and anchors between them."""
 
     def __init__(self, job: EngineJob, options: ClassicOptions) -> None:
         self._job = job
         self._options = options
         self._position = {frame: i for i, frame in enumerate(job.frames)}
-        height, width = job.spec.height, job.spec.width
-        scale = min(1.0, options.flow_width / width)
-        self._small = (max(8, round(width * scale)), max(8, round(height * scale)))
-        self._sx = self._small[0] / width
-        self._sy = self._small[1] / height
-        self._grid = np.dstack(np.meshgrid(np.arange(self._small[0], dtype=np.float32),
-                                           np.arange(self._small[1], dtype=np.float32)))
+        width, height = job.spec.width, job.spec.height
+        self._grid = Grid(width, height, min(1.0, options.flow_width / width, OPENCV_MAX_SIDE / height))
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        frame_bytes = height * width * 13 + self._small[0] * self._small[1] * 2
-        pair_bytes = self._small[0] * self._small[1] * 16
-        self._frames: _LRU[int, _Frame] = _LRU(
-            min(2 * options.radius + options.unit_frames + 1, _FRAME_CACHE_BYTES // frame_bytes),
-            self._prepare)
-        self._flows: _LRU[Tuple[int, int], Tuple[np.ndarray, np.ndarray]] = _LRU(
-            _FLOW_CACHE_BYTES // pair_bytes, self._pair_flows)
+        small = self._grid.size[0] * self._grid.size[1]
+        window = 2 * options.radius + options.unit_frames + 2
+        self._frames: Window[PreparedFrame] = Window(window, self._prepare)
+        self._flows: Window[Tuple[np.ndarray, np.ndarray]] = Window(min(window, _FLOW_BYTES // (8 * small)),
+                                                                    self._pair)
+        self._anchors: "OrderedDict[int, Optional[Anchor]]" = OrderedDict()
+        self._sources = SourceCrops(self._source_rgb, _SOURCE_BYTES)
+        digest = hashlib.sha256(repr((job.shot.fingerprint(), job.frames, astuple(options))).encode())
+        self._scratch_key = digest.hexdigest()[:16]
 
     # -- per frame ---------------------------------------------------------------------------
 
-    def fill(self, frame: int) -> Tuple[np.ndarray, int, int]:
-        """The frame with its hole filled, and how many pixels were propagated and inpainted."""
-        target = self._frames[frame]
-        out = target.rgb.copy()
-        ys, xs = np.nonzero(target.hole)
-        todo = np.ones(len(xs), bool)
-        for source in self._candidates(frame):
-            if not todo.any():
+    def fill(self, frame: int) -> Tuple[np.ndarray, Dict[str, int]]:
+        """The frame with its pixels to replace filled, and how many came from where."""
+        position = self._position[frame]
+        self._ensure_anchor(self._anchor_for(position))
+        return self._fill(position)
+
+    def _anchor_for(self, position: int) -> Optional[int]:
+        """The anchor whose fill this frame carries on: the last one before it."""
+        every = self._options.anchor_every
+        return every * ((position - 1) // every) if position > 0 else None
+
+    def _fill(self, position: int) -> Tuple[np.ndarray, Dict[str, int]]:
+        self._frames.centre = self._flows.centre = position
+        target = self._target(position)
+        if target is None:
+            out = self._plate(self._job.frames[position])
+            return out, {"propagated": 0, "anchored": 0, "synthesized": 0, "unrestorable": 0}
+        self._propagate(target)
+        if target.todo.any():
+            self._inpaint_thin(target)
+        if target.todo.any():
+            self._synthesize(target)
+        if position % self._options.anchor_every == 0:
+            self._keep_anchor(position, target)
+        return target.out, target.counts
+
+    def _target(self, position: int) -> Optional[Target]:
+        frame = self._job.frames[position]
+        prepared = self._frames[position]
+        if prepared.box is None:
+            return None
+        x0, y0, x1, y1 = prepared.box
+        hy, hx = np.nonzero(prepared.hole)
+        xs, ys = (hx + x0).astype(np.intp), (hy + y0).astype(np.intp)
+        return Target(frame, position, self._plate(frame), xs, ys, prepared.box, self._grid)
+
+    def _propagate(self, target: Target) -> None:
+        """Fill from the nearest frames that show the background, then from the anchor."""
+        rx0, ry0, rw, rh = target.roi
+        gy, gx = np.mgrid[ry0:ry0 + rh, rx0:rx0 + rw].astype(np.float32)
+        tracks = {-1: Track(gx.ravel(), gy.ravel(), self._grid.size),
+                  1: Track(gx.ravel(), gy.ravel(), self._grid.size)}
+        position, count = target.position, len(self._job.frames)
+        anchor = self._anchor_for(position)
+        at_anchor: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
+        radius = self._options.radius
+        steps = max(radius, position - anchor) if anchor is not None else radius
+        for step in range(1, steps + 1):
+            if not target.todo.any() or not (tracks[-1].alive.any() or tracks[1].alive.any()):
                 break
-            idx = np.flatnonzero(todo)
-            values = self._propagate(frame, source, xs[idx].astype(np.float32), ys[idx].astype(np.float32))
-            if values is not None:
-                got, rgb = values
-                out[ys[idx[got]], xs[idx[got]]] = rgb
-                todo[idx[got]] = False
-        left = np.zeros(target.hole.shape, bool)
-        left[ys[todo], xs[todo]] = True
-        inpainted = int(todo.sum())
-        if inpainted and not left.all():
-            out = self._inpaint(out, left)
-        return out, len(xs) - inpainted, inpainted
+            for direction in (-1, 1):
+                source = position + direction * step
+                if not 0 <= source < count or (direction > 0 and step > radius):
+                    continue
+                track = tracks[direction]
+                if not track.alive.any():
+                    continue
+                pair = self._flows[min(source, source - direction)]
+                forward, backward = (pair[0], pair[1]) if direction > 0 else (pair[1], pair[0])
+                track.step(forward.astype(np.float32), backward.astype(np.float32))
+                if step <= radius:
+                    self._take_from_frame(target, source, track)
+                if source == anchor:  # where the pixels lie in the anchor (steps replace xs and ys)
+                    at_anchor = (track.xs, track.ys, track.alive.copy())
+        if target.todo.any() and at_anchor is not None and anchor is not None:
+            self._take_from_anchor(target, anchor, *at_anchor)
 
-    def _candidates(self, frame: int) -> Iterator[int]:
-        """Frames of the job within ``radius``, nearest first, the earlier one first on ties."""
-        frames, here = self._job.frames, self._position[frame]
-        for step in range(1, self._options.radius + 1):
-            for pos in (here - step, here + step):
-                if 0 <= pos < len(frames):
-                    yield frames[pos]
+    def _candidates(self, target: Target, valid: np.ndarray) -> np.ndarray:
+        """Pixels still to fill whose four flow-resolution neighbours all followed validly."""
+        rw, rh = target.roi[2], target.roi[3]
+        v = valid.reshape(rh, rw)
+        cells = v[:-1, :-1] & v[1:, :-1] & v[:-1, 1:] & v[1:, 1:] & target.todo_cells()
+        if not cells.any():
+            return np.zeros(0, np.intp)
+        return target.todo_in(cells)
 
-    def _propagate(self, frame: int, source: int, xs: np.ndarray,
-                   ys: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        """Which of the target pixels (xs, ys) ``source`` shows, and their colour there.
+    def _positions(self, target: Target, xs: np.ndarray, ys: np.ndarray,
+                   which: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Full-resolution positions of the target pixels ``which`` in the frame where the
+        followed grid points lie at (xs, ys)."""
+        rw, rh = target.roi[2], target.roi[3]
+        field = np.dstack([xs.reshape(rh, rw), ys.reshape(rh, rw)])
+        at = sample(field, target.local_x[which], target.local_y[which])
+        return self._grid.to_full(at[:, 0], at[:, 1])
 
-        A pixel counts as shown when the completed flow carries it inside the
-        source frame, outside the source's own hole, and the flows both ways agree.
-        """
+    def _take_from_frame(self, target: Target, source: int, track: Track) -> None:
+        """Fill the pixels that ``source`` shows as keep."""
         src = self._frames[source]
-        height, width = src.hole.shape
-        fwd = sample(self._flow_between(frame, source), *self._to_small(xs, ys))
-        sx = xs + fwd[:, 0] / self._sx
-        sy = ys + fwd[:, 1] / self._sy
-        shown = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
-        shown &= sample(src.hole, sx, sy)[:, 0] == 0  # no hole pixel among the bilinear taps
-        if not shown.any():
-            return None
-        bwd = sample(self._flow_between(source, frame), *self._to_small(sx, sy))
-        shown &= consistent(fwd, bwd)
-        if not shown.any():
-            return None
-        return shown, sample(src.rgb, sx[shown], sy[shown])
+        valid = track.alive.copy()
+        valid[valid] = ~src.reads_hole_small(track.xs[valid], track.ys[valid])
+        which = self._candidates(target, valid)
+        if not len(which):
+            return
+        sx, sy = self._positions(target, track.xs, track.ys, which)
+        width, height = self._grid.full
+        ok = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+        ok[ok] = ~src.reads_hole(sx[ok], sy[ok])
+        if not ok.any():
+            return
+        which = which[ok]
+        target.out[target.ys[which], target.xs[which]] = self._sources.sample(self._job.frames[source], sx[ok],
+                                                                               sy[ok])
+        target.done(which, "propagated")
 
-    def _to_small(self, xs: np.ndarray, ys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Plate pixel coordinates → flow-resolution coordinates (pixel centres aligned)."""
-        return (xs + 0.5) * self._sx - 0.5, (ys + 0.5) * self._sy - 0.5
+    def _take_from_anchor(self, target: Target, anchor: int, xs: np.ndarray, ys: np.ndarray,
+                          alive: np.ndarray) -> None:
+        """Fill what the anchor's fill shows, carried along the background's flow."""
+        stored = self._anchors.get(anchor)
+        if stored is None:
+            return
+        which = self._candidates(target, alive)
+        if not len(which):
+            return
+        sx, sy = self._positions(target, xs, ys, which)
+        ok = stored.reads_background(sx, sy)
+        if not ok.any():
+            return
+        which = which[ok]
+        x0, y0 = stored.box[:2]
+        target.out[target.ys[which], target.xs[which]] = sample(stored.rgb, sx[ok] - x0, sy[ok] - y0)
+        target.done(which, "anchored")
 
-    def _inpaint(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Inpaint per channel in float32, so values above 1 (and below 0) survive.
+    def _inpaint_thin(self, target: Target) -> None:
+        """Inpaint (Navier-Stokes, full resolution) the parts left that are too thin for patches.
 
-        OpenCV's Navier-Stokes method: its Telea method gives wrong, oscillating
-        values on 32-bit float images (opencv/opencv#25404; so in OpenCV 5.0 too).
+        A hole a few patches across has no room for texture, and smooth
+        inpainting continues its edges and values exactly (HDR included); the
+        parts of what is left no thicker than twice the patch synthesis's patch
+        radius are filled that way.
         """
-        mask8 = mask.astype(np.uint8) * 255
-        clean = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
-        channels = [cv2.inpaint(np.ascontiguousarray(clean[:, :, c]), mask8, self._options.inpaint_radius,
-                                cv2.INPAINT_NS) for c in range(3)]
-        out = rgb.copy()
-        out[mask] = np.stack(channels, axis=-1)[mask]
-        return out
+        left = np.flatnonzero(target.todo)
+        x0, y0, x1, y1 = target.box
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        mask[target.ys[left] - y0, target.xs[left] - x0] = 1
+        count, labels = cv2.connectedComponents(mask, connectivity=8)
+        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+        thickest = np.zeros(count, np.float32)
+        np.maximum.at(thickest, labels[mask > 0], depth[mask > 0])
+        thin_label = thickest <= 2 * PATCH_RADIUS / self._grid.sx
+        thin_label[0] = False
+        thin = thin_label[labels]
+        if not thin.any():
+            return
+        bx, by, bw, bh = cv2.boundingRect(thin.view(np.uint8))
+        pad = _THIN_PAD
+        height, width = target.out.shape[:2]
+        cx0, cy0 = max(0, x0 + bx - pad), max(0, y0 + by - pad)
+        cx1, cy1 = min(width, x0 + bx + bw + pad), min(height, y0 + by + bh + pad)
+        crop = target.out[cy0:cy1, cx0:cx1].copy()
+        around = np.zeros(crop.shape[:2], np.uint8)  # the box's window into this crop
+        wx0, wy0 = max(cx0, x0), max(cy0, y0)
+        wx1, wy1 = min(cx1, x1), min(cy1, y1)
+        thick = (mask > 0) & ~thin
+        around[wy0 - cy0:wy1 - cy0, wx0 - cx0:wx1 - cx0] = thick[wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
+        fill_smooth(crop, around)  # the thick parts hold a smooth guess, not the object, while this reads them
+        holes = np.zeros(crop.shape[:2], np.uint8)
+        holes[wy0 - cy0:wy1 - cy0, wx0 - cx0:wx1 - cx0] = thin[wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
+        clean = np.nan_to_num(crop, nan=0.0, posinf=0.0, neginf=0.0)
+        filled = np.stack([cv2.inpaint(np.ascontiguousarray(clean[:, :, c]), holes, _THIN_PAD / 2, cv2.INPAINT_NS)
+                           for c in range(3)], axis=-1)
+        ty, tx = np.nonzero(thin)
+        target.out[ty + y0, tx + x0] = filled[ty + y0 - cy0, tx + x0 - cx0]
+        target.done(np.flatnonzero(thin[target.ys - y0, target.xs - x0]), "synthesized")
+
+    def _synthesize(self, target: Target) -> None:
+        """Patch-based fill of what neither another frame nor the anchor shows."""
+        left = np.flatnonzero(target.todo)
+        xs, ys = target.xs[left], target.ys[left]
+        width, height = self._grid.full
+        scale = min(self._grid.sx, float(np.sqrt(self._options.synthesis_pixels / len(left))))
+        grid = self._grid if scale >= self._grid.sx else Grid(width, height, scale)
+        x0, y0, x1, y1 = target.box
+        mask = np.zeros((y1 - y0, x1 - x0), bool)
+        mask[ys - y0, xs - x0] = True
+        unknown = grid.coverage(mask, x0, y0)
+        bx, by, bw, bh = cv2.boundingRect(unknown.astype(np.uint8))
+        pad = max(24, bw, bh)
+        cx0, cy0 = max(0, bx - pad), max(0, by - pad)
+        cx1, cy1 = min(grid.size[0], bx + bw + pad), min(grid.size[1], by + bh + pad)
+        small = cv2.resize(target.out, grid.size, interpolation=cv2.INTER_AREA)[cy0:cy1, cx0:cx1]
+        crop_unknown = unknown[cy0:cy1, cx0:cx1]
+        gx, gy = grid.to_grid(xs, ys)
+        gx, gy = gx - cx0, gy - cy0
+        if crop_unknown.all():  # no background anywhere in the frame: nothing to restore from
+            target.unrestored = left
+            target.done(left, "unrestorable")
+            return
+        synthesis = synthesize(small, crop_unknown, seed=target.position,
+                               spacing=max(4, int(round(_BLOCK * grid.sx))))
+        if synthesis is None:  # no whole patch of background anywhere near: a smooth fill
+            smooth = fill_smooth(small.copy(), crop_unknown.astype(np.uint8))
+            target.out[ys, xs] = sample(smooth, gx, gy)
+        else:
+            def known(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+                """Inside the frame and not among the pixels being synthesized."""
+                ok = (px >= 0) & (px < width) & (py >= 0) & (py < height)
+                boxed = ok & (px >= x0) & (px < x1) & (py >= y0) & (py < y1)
+                ok[boxed] = ~mask[py[boxed] - y0, px[boxed] - x0]
+                return ok
+
+            values, found = transfer(target.out, known, xs, ys, gx, gy, synthesis, (grid.sx, grid.sy))
+            values[~found] = sample(synthesis.image, gx[~found], gy[~found])
+            target.out[ys, xs] = values
+            copied = cv2.resize(target.out, grid.size, interpolation=cv2.INTER_AREA)[cy0:cy1, cx0:cx1]
+            residual = np.where(crop_unknown[:, :, None], synthesis.image - copied, 0).astype(np.float32)
+            residual = cv2.GaussianBlur(residual, (0, 0), max(1.5, _LOW_FREQUENCY_SIGMA * grid.sx))
+            target.out[ys, xs] += sample(residual, gx, gy)
+        target.done(left, "synthesized")
+
+    # -- anchors -----------------------------------------------------------------------------
+
+    def _ensure_anchor(self, anchor: Optional[int]) -> None:
+        """Make sure the anchor's fill is at hand, filling the anchors before it first where needed."""
+        missing = []
+        while anchor is not None and not self._load_anchor(anchor):
+            missing.append(anchor)
+            anchor = self._anchor_for(anchor)
+        for position in reversed(missing):
+            self._fill(position)
+
+    def _keep_anchor(self, position: int, target: Target) -> None:
+        height, width = target.out.shape[:2]
+        x0, y0, x1, y1 = target.box
+        box = (max(0, x0 - _ANCHOR_PAD), max(0, y0 - _ANCHOR_PAD), min(width, x1 + _ANCHOR_PAD),
+               min(height, y1 + _ANCHOR_PAD))
+        background = np.ones((box[3] - box[1], box[2] - box[0]), bool)
+        kept = target.unrestored
+        background[target.ys[kept] - box[1], target.xs[kept] - box[0]] = False
+        anchor = Anchor(box, target.out[box[1]:box[3], box[0]:box[2]].copy(), background)
+        self._remember(position, anchor)
+        path = self._anchor_path(position)
+        if path is None:
+            return
+        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npz", delete=False) as tmp:
+            np.savez(tmp, box=np.array(box), rgb=anchor.rgb, background=background)
+        os.replace(tmp.name, path)
+        for old in os.listdir(os.path.dirname(path)):  # anchors no unit will read again
+            stem = f"classic-anchor-{self._scratch_key}-"
+            if old.startswith(stem) and old.endswith(".npz") and int(old[len(stem):-4]) < position - \
+                    self._options.anchor_every:
+                os.remove(os.path.join(os.path.dirname(path), old))
+
+    def _load_anchor(self, position: int) -> bool:
+        if position in self._anchors:
+            return True
+        if self._frames[position].box is None:  # nothing to fill there, nothing to carry on
+            self._remember(position, None)
+            return True
+        path = self._anchor_path(position)
+        if path is None or not os.path.isfile(path):
+            return False
+        with np.load(path) as data:
+            self._remember(position, Anchor(tuple(int(v) for v in data["box"]), data["rgb"], data["background"]))
+        return True
+
+    def _remember(self, position: int, anchor: Optional[Anchor]) -> None:
+        self._anchors[position] = anchor
+        while len(self._anchors) > _ANCHORS_KEPT:
+            self._anchors.popitem(last=False)
+
+    def _anchor_path(self, position: int) -> Optional[str]:
+        if not os.path.isdir(self._job.scratch):
+            return None
+        return os.path.join(self._job.scratch, f"classic-anchor-{self._scratch_key}-{position:06d}.npz")
 
     # -- cached inputs -----------------------------------------------------------------------
 
-    def _prepare(self, frame: int) -> _Frame:
-        rgb = np.ascontiguousarray(self._job.plate(frame)[:, :, :3], dtype=np.float32)
-        hole8 = (np.asarray(self._job.quadmask(frame)) != 255).astype(np.uint8)
-        if hole8.shape != rgb.shape[:2] or rgb.shape[:2] != (self._job.spec.height, self._job.spec.width):
-            raise ImageError(f"frame {frame}: plate {rgb.shape[1]}x{rgb.shape[0]} and quadmask "
-                             f"{hole8.shape[1]}x{hole8.shape[0]} differ from the shot's "
-                             f"{self._job.spec.width}x{self._job.spec.height}; every frame of a shot "
-                             "must have the same data window")
-        if self._options.margin:
-            hole8 = cv2.dilate(hole8, _disk(self._options.margin))
-        hole = hole8 * 255
-        hole_small = cv2.resize(hole, self._small, interpolation=cv2.INTER_AREA)
-        hole_small = (hole_small > 0).astype(np.uint8) * 255
-        luma = cv2.resize(tone_map_luma(rgb), self._small, interpolation=cv2.INTER_AREA)
-        return _Frame(rgb, hole, luma, hole_small)
+    def _read(self, frame: int, what: str) -> np.ndarray:
+        """The plate's RGB or the quadmask of ``frame``.
 
-    def _pair_flows(self, pair: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
-        """Flows pair[0]→pair[1] and back, at flow resolution, completed over the holes.
-
-        Both frames' holes are filled alike in both images before the flow is
-        estimated, so the object neither drags the flow nor gets matched with
-        itself; the vectors there, and near there, are then replaced by a
-        smooth fill from the surrounding background motion.
+        A reading error names the frame read (frames ahead of the one being
+        filled are read too); anything else propagates as it is, for the job
+        runner to name the frame, give it a trace id and log the traceback.
         """
-        a, b = self._frames[pair[0]], self._frames[pair[1]]
-        both = np.maximum(a.hole_small, b.hole_small)
-        luma_a, luma_b = _fill_luma(a.luma, both), _fill_luma(b.luma, both)
-        guard = cv2.dilate(both, _disk(_FLOW_GUARD))
-        return (_complete_flow(self._flow.calc(luma_a, luma_b, None), guard, b.hole_small, self._grid),
-                _complete_flow(self._flow.calc(luma_b, luma_a, None), guard, a.hole_small, self._grid))
+        try:
+            return np.asarray(self._job.plate(frame) if what == "plate" else self._job.quadmask(frame))
+        except VoidError as exc:
+            exc.detail.setdefault("frame", frame)
+            raise
 
-    def _flow_between(self, a: int, b: int) -> np.ndarray:
-        if a < b:
-            return self._flows[(a, b)][0]
-        return self._flows[(b, a)][1]
+    def _plate(self, frame: int) -> np.ndarray:
+        """The frame's RGB at full resolution: a float32 copy that may be written to."""
+        return np.array(self._read(frame, "plate")[:, :, :3], dtype=np.float32, order="C", copy=True)
 
+    def _source_rgb(self, frame: int) -> np.ndarray:
+        """The frame's RGB at full resolution, to read from (no copy when the plate is float32 RGB)."""
+        return np.ascontiguousarray(self._read(frame, "plate")[:, :, :3], dtype=np.float32)
 
-def _fill_luma(luma: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    filled = fill_smooth(luma.astype(np.float32)[:, :, None], hole)[:, :, 0]
-    return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+    def _prepare(self, position: int) -> PreparedFrame:
+        frame = self._job.frames[position]
+        rgb = self._read(frame, "plate")
+        quadmask = self._read(frame, "quadmask")
+        shape = (self._job.spec.height, self._job.spec.width)
+        if quadmask.shape != rgb.shape[:2] or rgb.shape[:2] != shape:
+            raise ImageError(f"frame {frame}: plate {rgb.shape[1]}x{rgb.shape[0]} and quadmask "
+                             f"{quadmask.shape[1]}x{quadmask.shape[0]} differ from the shot's "
+                             f"{shape[1]}x{shape[0]}; every frame of a shot must have the same data window",
+                             detail={"frame": frame})
+        small_rgb = cv2.resize(np.ascontiguousarray(rgb[:, :, :3], dtype=np.float32), self._grid.size,
+                               interpolation=cv2.INTER_AREA)
+        luma = tone_map_luma(small_rgb)
+        hole8 = (quadmask != 255).view(np.uint8)
+        bx, by, bw, bh = cv2.boundingRect(hole8)
+        if bw == 0 or bh == 0:
+            return PreparedFrame(None, np.zeros((0, 0), bool), luma, np.zeros(luma.shape, bool))
+        margin = self._options.margin
+        x0, y0 = max(0, bx - margin), max(0, by - margin)
+        x1, y1 = min(shape[1], bx + bw + margin), min(shape[0], by + bh + margin)
+        hole = hole8[y0:y1, x0:x1]
+        if margin:
+            hole = cv2.dilate(hole, disk(margin))
+        hole_small = self._grid.coverage(hole > 0, x0, y0)
+        self._sources.include((x0, y0, x1, y1))
+        return PreparedFrame((x0, y0, x1, y1), hole > 0, luma, hole_small)
 
-
-def _complete_flow(flow: np.ndarray, untrusted: np.ndarray, target_hole: np.ndarray,
-                   grid: np.ndarray) -> np.ndarray:
-    """Replace the vectors in ``untrusted``, or landing in ``target_hole``, from the trusted rest.
-
-    ``grid`` holds each pixel's own (x, y); ``flow`` is filled in place.
-    """
-    lands_in_hole = cv2.remap(target_hole, flow + grid, None, cv2.INTER_NEAREST,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return fill_smooth(flow, np.maximum(untrusted, lands_in_hole))
-
-
-def fill_smooth(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Fill ``hole`` (uint8, nonzero = unknown) of float32 ``values`` (H, W, C) in place, smoothly.
-
-    For fields that are smooth inside the hole (background motion) or need only
-    be plausible (luminance that the flow must not latch onto). Around the
-    hole, known values are averaged onto a grid _FILL_CELL times coarser, the
-    cells with too little known data are inpainted there (cheap: few pixels),
-    and the result is upsampled into the hole; known pixels are kept.
-    """
-    count = cv2.countNonZero(hole)
-    if not count:
-        return values
-    if count == hole.size:
-        values[...] = 0
-        return values
-    bx, by, bw, bh = cv2.boundingRect(hole)
-    pad = 4 * _FILL_CELL  # known context the coarse inpainting reads
-    y0, y1 = max(0, by - pad), min(hole.shape[0], by + bh + pad)
-    x0, x1 = max(0, bx - pad), min(hole.shape[1], bx + bw + pad)
-    unknown = hole[y0:y1, x0:x1] > 0
-    patch = values[y0:y1, x0:x1]
-    h, w = unknown.shape
-    coarse_size = (-(-w // _FILL_CELL), -(-h // _FILL_CELL))
-    known = (~unknown).astype(np.float32)
-    weight = cv2.resize(known, coarse_size, interpolation=cv2.INTER_AREA)
-    total = cv2.resize(patch * known[:, :, None], coarse_size, interpolation=cv2.INTER_AREA)
-    coarse = total.reshape(coarse_size[1], coarse_size[0], -1) / np.maximum(weight, 1e-6)[:, :, None]
-    sparse = (weight < 0.5).astype(np.uint8)
-    if sparse.any() and not sparse.all():
-        coarse = np.stack([cv2.inpaint(np.ascontiguousarray(coarse[:, :, c]), sparse, 2.0, cv2.INPAINT_NS)
-                           for c in range(coarse.shape[2])], axis=-1)
-    smooth = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
-    np.copyto(patch, smooth, where=unknown[:, :, None])
-    return values
-
-
-def consistent(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
-    """Forward-backward check: a vector and the reverse flow where it lands must cancel.
-
-    The tolerance grows with the motion (Sundaram, Brox and Keutzer 2010).
-    """
-    err = np.sum((fwd + bwd) ** 2, axis=1)
-    return err <= 0.01 * (np.sum(fwd ** 2, axis=1) + np.sum(bwd ** 2, axis=1)) + 0.5
-
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    def _pair(self, position: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Completed flows position → position+1 and back, at flow resolution (stored as float16)."""
+        a, b = self._frames[position], self._frames[position + 1]
+        forward, backward = pair_flows(self._flow, a.luma, a.hole_small.view(np.uint8), b.luma,
+                                       b.hole_small.view(np.uint8))
+        return forward.astype(np.float16), backward.astype(np.float16)
 
 
 def create_engine(settings: Dict[str, Any]) -> ClassicEngine:

@@ -7,18 +7,22 @@ resampling error in the ground truth.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 import pytest
 
+from void_nuke.demo import make_synthetic_shot
 from void_nuke.errors import Cancelled, ImageError, ShotError
 from void_nuke.exrio import ImageSpec
 from void_nuke.sequences import FrameRange
 from void_nuke.shot import EngineSettings, MatteSource, OutputSettings, Shot
 from void_server.engines.base import EngineJob
 from void_server.engines.classic import ClassicEngine, ClassicOptions, create_engine
+from void_server.runner import run_shot_local
 
 W, H = 160, 96
 FIRST = 1001
@@ -295,7 +299,154 @@ def test_bad_options_name_the_option(locked_off, options, field):
 
 
 def test_options_parse_numbers_to_their_types():
-    options = ClassicOptions.from_options({"radius": 3.0, "inpaint_radius": 2})
+    options = ClassicOptions.from_options({"radius": 3.0, "synthesis_pixels": 5e3})
     assert options.radius == 3 and isinstance(options.radius, int)
-    assert options.inpaint_radius == 2.0 and isinstance(options.inpaint_radius, float)
+    assert options.synthesis_pixels == 5000 and isinstance(options.synthesis_pixels, int)
     assert create_engine({}).metadata()["void:engine"] == "classic"
+
+
+# -- edit regions of any size -------------------------------------------------------------------
+
+@pytest.mark.parametrize("width, height", [(217, 151), (256, 128)])  # 32,767 and 32,768 pixels
+def test_edit_regions_at_and_beyond_opencvs_map_limit(width, height):
+    # cv2.remap refuses maps of 32,767 rows or more; the engine once handed it one row per hole pixel.
+    w, h = 400, 240
+    frames = range(FIRST, FIRST + 3)
+    clean = {f: np.dstack([np.full((h, w), 0.2 + 0.001 * (f - FIRST), np.float32),
+                           np.tile(np.linspace(0.1, 0.6, w, dtype=np.float32), (h, 1)),
+                           np.tile(np.linspace(0.5, 0.2, h, dtype=np.float32)[:, None], (1, w))]) for f in frames}
+    plates, masks = {}, {}
+    for i, f in enumerate(frames):
+        x0 = 20 + 60 * i
+        plates[f], masks[f] = clean[f].copy(), np.full((h, w), 255, np.uint8)
+        plates[f][40:40 + height, x0:x0 + width] = [0.9, 0.1, 0.1]
+        masks[f][40:40 + height, x0:x0 + width] = 0
+        assert (masks[f] != 255).sum() == width * height
+    shot = Shot(plate="/plates/big.####.exr", frames=FrameRange(FIRST, FIRST + 2),
+                output=OutputSettings("/renders/big"), remove=(MatteSource("/mattes/big.####.exr"),),
+                engine=EngineSettings(options={"margin": 0}))
+    job = EngineJob(job_id="big", shot=shot, frames=list(frames), spec=ImageSpec(w, h, ("R", "G", "B"), "float32"),
+                    plate=lambda f: plates[f].copy(), quadmask=lambda f: masks[f].copy(), scratch="/nonexistent")
+    results = run_all(job)
+    for f in frames:
+        hole = masks[f] != 255
+        assert np.isfinite(results[f]).all()
+        assert np.array_equal(results[f][~hole], plates[f][~hole])
+        assert np.abs(results[f][hole] - clean[f][hole]).mean() < 0.05  # the red object is gone
+
+
+def test_an_edit_region_over_the_whole_frame_leaves_the_plate_and_a_border_is_enough():
+    shot = SyntheticShot(n_frames=3, shadow=False)
+    for f in shot.frames:
+        shot.masks[f][:] = 0
+    results = run_all(shot.job())
+    for f in shot.frames:  # no background anywhere: nothing to restore from, nothing invented
+        assert np.array_equal(results[f], shot.plates[f])
+
+    shot = SyntheticShot(n_frames=3, shadow=False)
+    for f in shot.frames:
+        shot.masks[f][10:-10, 10:-10] = 0
+    results = run_all(shot.job())
+    for f in shot.frames:
+        inner = shot.masks[f] == 0
+        assert np.isfinite(results[f]).all()
+        lo, hi = shot.clean[f][~inner].min(axis=0), shot.clean[f][~inner].max(axis=0)
+        assert ((results[f][inner] >= lo - 0.05) & (results[f][inner] <= hi + 0.05)).all()
+
+
+# -- what no frame shows: texture, steady from frame to frame ----------------------------------
+
+def textured(width: int, height: int, seed: int = 3) -> np.ndarray:
+    """Wooden boards: planks with seams, grain along them, and fine noise (scene-linear)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    plank = np.floor(x / 37.0)
+    grain = np.sin(2 * np.pi * (y / (5.0 + plank % 3) + 0.3 * np.sin(x / 9.0 + plank)))
+    tone = 0.55 + 0.1 * grain + 0.05 * np.sin(plank * 2.1)
+    rgb = np.stack([0.34 * tone, 0.22 * tone, 0.12 * tone], -1)
+    rgb[(x % 37.0) < 1.5] *= 0.4
+    rgb *= (1 + 0.04 * rng.standard_normal((height, width, 1))).astype(np.float32)
+    return rgb.astype(np.float32)
+
+
+def high_frequency(rgb: np.ndarray, where: np.ndarray) -> float:
+    """Mean energy of the detail a 2-pixel Gaussian blur removes, over ``where``."""
+    detail = rgb - cv2.GaussianBlur(rgb, (0, 0), 2.0)
+    return float(np.mean(detail[where] ** 2))
+
+
+@pytest.fixture(scope="module")
+def unseen():
+    """A static box over textured boards in every frame: no frame shows what is behind it."""
+    w, h, box = 320, 200, (120, 50, 210, 140)
+    clean = textured(w, h)
+    plate, mask = clean.copy(), np.full((h, w), 255, np.uint8)
+    plate[box[1]:box[3], box[0]:box[2]] = [0.05, 0.05, 0.6]
+    mask[box[1]:box[3], box[0]:box[2]] = 0
+    shot = Shot(plate="/plates/boards.####.exr", frames=FrameRange(FIRST, FIRST + 3),
+                output=OutputSettings("/renders/boards"), remove=(MatteSource("/mattes/boards.####.exr"),))
+    job = EngineJob(job_id="boards", shot=shot, frames=list(range(FIRST, FIRST + 4)),
+                    spec=ImageSpec(w, h, ("R", "G", "B"), "float32"), plate=lambda f: plate.copy(),
+                    quadmask=lambda f: mask.copy(), scratch="/nonexistent")
+    return clean, plate, mask, run_all(job)
+
+
+def test_what_no_frame_shows_gets_the_surrounding_texture_not_a_smear(unseen):
+    clean, plate, mask, results = unseen
+    hole = mask != 255
+    grown = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+    inside = cv2.erode(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    ring = (cv2.dilate(grown.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0) & ~grown
+    surround = high_frequency(plate, ring)
+    assert 0.9 * surround <= high_frequency(clean, inside) <= 1.1 * surround  # the boards are even
+    smear = plain_inpaint(plate, grown)  # the engine's fill before: Navier-Stokes
+    result = results[FIRST]
+    assert 0.75 * surround <= high_frequency(result, inside) <= 1.25 * surround
+    assert high_frequency(smear, inside) < 0.2 * surround  # the smear the test is about
+    assert psnr(result, clean, hole) >= psnr(smear, clean, hole)
+
+
+def test_what_no_frame_shows_keeps_its_texture_from_frame_to_frame(unseen):
+    _, _, mask, results = unseen
+    hole = mask != 255
+    for frame in range(FIRST + 1, FIRST + 4):  # carried from the anchor, not synthesised anew
+        np.testing.assert_allclose(results[frame][hole], results[FIRST][hole], atol=1e-4)
+
+
+def test_a_unit_alone_equals_it_after_others_with_or_without_the_scratch_folder(tmp_path):
+    # A static box (anchored fills) and a moving one: the second unit depends on the anchor the first made.
+    shot = SyntheticShot(n_frames=12, static_box=(100, 60, 130, 90))
+    job = shot.job(unit_frames=4, anchor_every=3, radius=3)
+    job.scratch = str(tmp_path / "scratch")
+    os.makedirs(job.scratch)
+    whole = run_all(job)
+    assert any(name.startswith("classic-anchor-") for name in os.listdir(job.scratch))
+    unit = ClassicEngine().plan(job)[2]
+    from_scratch = dict(ClassicEngine().run(job, unit, lambda fraction, message: None))
+    shutil.rmtree(job.scratch)
+    os.makedirs(job.scratch)
+    recomputed = dict(ClassicEngine().run(job, unit, lambda fraction, message: None))
+    for f in unit.frames:
+        assert np.array_equal(from_scratch[f], whole[f]) and np.array_equal(recomputed[f], whole[f])
+
+
+def test_a_frame_that_cannot_be_read_is_named_not_the_frame_being_filled(tmp_path):
+    synthetic = make_synthetic_shot(str(tmp_path / "shot"), frames=6, size=(96, 56))
+    (tmp_path / "shot" / "plate.1002.exr").write_bytes(b"not an EXR file" * 64)  # read while filling 1001
+    with pytest.raises(ImageError) as info:
+        run_shot_local(synthetic.shot)
+    assert info.value.detail["frame"] == 1002 and "plate.1002.exr" in info.value.message
+
+
+def test_an_unexpected_failure_propagates_for_the_runner_to_explain():
+    shot = SyntheticShot(n_frames=4)
+    job = shot.job()
+
+    def plate(frame: int) -> np.ndarray:
+        if frame == FIRST + 2:
+            raise OSError("read error on the file server")
+        return shot.plates[frame].copy()
+
+    job.plate = plate
+    with pytest.raises(OSError, match="file server"):  # not swallowed, not reworded: the runner adds a trace id
+        run_all(job)

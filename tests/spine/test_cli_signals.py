@@ -90,7 +90,7 @@ def test_ctrl_c_in_an_in_process_batch_cancels_prints_what_finished_and_exits_13
     assert "sh010" in out and "cancelled" in out and "not started: the batch was cancelled" in out
     assert "0 of 3 shot(s) done, 3 not done" in out
     renders = tmp_path / "renders" / "sh010"
-    assert not renders.exists() or all(any(v.glob("*.exr")) for v in renders.glob("v*"))  # no empty versions
+    assert not renders.exists() or all(any(v.glob("[!.]*.exr")) for v in renders.glob("v*"))  # no empty versions
 
 
 def test_ctrl_c_in_a_server_batch_cancels_the_running_shot_on_its_server(long_shot, tmp_path, server):
@@ -153,13 +153,14 @@ def test_ctrl_c_in_run_keeps_the_frames_and_the_same_job_id_continues_in_its_fol
     shot_file = _shot_file(long_shot, tmp_path)
     run = Running("run", "--shot", shot_file, "--job-id", "again")
     deadline = time.monotonic() + 120
-    while not list((tmp_path / "out").glob("v001/*.exr")):  # interrupt once a frame is delivered
+    # interrupt once a frame is delivered (not while the first is still a hidden temporary file)
+    while not list((tmp_path / "out").glob("v001/[!.]*.exr")):
         assert run.proc.poll() is None and time.monotonic() < deadline, "".join(run.err)
         time.sleep(0.02)
     run.proc.send_signal(signal.SIGINT)
     code, out, err = run.finish()
     assert code == 130 and "--job-id again continues from there" in err and "Traceback" not in err
-    kept = sorted(p.name for p in (tmp_path / "out" / "v001").glob("*.exr"))
+    kept = sorted(p.name for p in (tmp_path / "out" / "v001").glob("[!.]*.exr"))
     assert 0 < len(kept) < 40
     mtimes = {n: (tmp_path / "out" / "v001" / n).stat().st_mtime_ns for n in kept}
     again = subprocess.run(VOID_NUKE + ["run", "--shot", str(shot_file), "--job-id", "again"],
