@@ -431,8 +431,8 @@ class EngineCache:
 
 
 def default_work_dir() -> str:
-    base = os.environ.get("VOID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "void-nuke")
-    return os.path.join(base, "jobs")
+    """The folder that keeps in-process jobs' state, each in ``jobs/<job id>`` below it."""
+    return os.environ.get("VOID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "void-nuke")
 
 
 def run_shot_local(shot: Shot, job_id: Optional[str] = None, on_progress: Optional[Report] = None,

@@ -174,8 +174,8 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
     add_shot_flags(p)
     p.add_argument("--version", help="write into this version folder (e.g. v003) instead of the next free one "
                                      "(default: claim the next free one at the first result)")
-    p.add_argument("--work-dir", metavar="DIR", help="folder for resumable job state (default: "
-                                                     "$VOID_CACHE_DIR/jobs, else ~/.cache/void-nuke/jobs)")
+    p.add_argument("--work-dir", metavar="DIR", help="folder for resumable job state, kept in DIR/jobs/<job id> "
+                                                     "(default: $VOID_CACHE_DIR, else ~/.cache/void-nuke)")
     p.add_argument("--preview-mask", action="store_true",
                    help="deliver the quadmask only (into OUT/quadmask/vNNN)")
     p.add_argument("--server", help="run on this void-server (shared storage) instead of in this process "

@@ -433,8 +433,11 @@ def test_a_unit_alone_equals_it_after_others_with_or_without_the_scratch_folder(
 def test_a_frame_that_cannot_be_read_is_named_not_the_frame_being_filled(tmp_path):
     synthetic = make_synthetic_shot(str(tmp_path / "shot"), frames=6, size=(96, 56))
     (tmp_path / "shot" / "plate.1002.exr").write_bytes(b"not an EXR file" * 64)  # read while filling 1001
-    with pytest.raises(ImageError) as info:
-        run_shot_local(synthetic.shot)
+    with pytest.raises(ImageError) as info:  # the checks before a run find it first...
+        run_shot_local(synthetic.shot, work_dir=str(tmp_path / "work"))
+    assert info.value.detail["role"] == "plate" and "plate.1002.exr" in info.value.message
+    with pytest.raises(ImageError) as info:  # ...and a frame spoilt after them is named by the engine
+        run_shot_local(synthetic.shot, work_dir=str(tmp_path / "work"), check_inputs=False)
     assert info.value.detail["frame"] == 1002 and "plate.1002.exr" in info.value.message
 
 

@@ -66,7 +66,7 @@ def test_first_frame_quadmask_keeps_affected_only_where_the_engine_needs_it(read
     shot = shot.with_changes(engine=EngineSettings(name=engine))
     result = run_shot_local(shot, preview=True)  # quadmasks only: no engine, no weights
     for frame in (FIRST, FIRST + 1):
-        preview = read_image(os.path.join(result.version_dir, shot.result_name(frame)))
+        preview = read_image(SequencePattern(result.pattern).path(frame))
         q = np.rint(preview.channel("void.mask").astype(np.float32) * 255).astype(np.uint8)
         has_affected = bool((q == 127).any())
         assert has_affected == (affected_on_first or frame != FIRST), (engine, frame)

@@ -157,6 +157,16 @@ def test_run_in_process_prints_one_line_and_keeps_the_traceback_in_the_job_folde
     assert delivered == [f"plate.{f}.exr" for f in range(1001, FAIL_ON)]
 
 
+def test_run_keeps_job_state_in_the_cache_folders_jobs_folder(synthetic, tmp_path, plugin_path, monkeypatch):
+    """Without --work-dir a job's state goes to $VOID_CACHE_DIR/jobs/<job id>, where a retry finds it."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VOID_CACHE_DIR", str(cache))
+    done = cli("run", "--shot", failing_shot_file(synthetic, tmp_path), "--job-id", "cached-fail")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (cache / "jobs" / "cached-fail" / "failures.log").is_file()
+    assert not (cache / "jobs" / "jobs").exists()
+
+
 @pytest.mark.slow
 def test_an_engine_that_kills_the_worker_fails_the_job_with_the_frame_and_the_stack_in_the_log(
         server_factory, synthetic, tmp_path, plugin_path):
