@@ -103,6 +103,15 @@ def describe_mismatch(role: str, frame: int, spec: ImageSpec, reference: Optiona
             "and pixel type); re-render the odd frames")
 
 
+def _read_header(role: str, frame: int, path: str) -> ImageSpec:
+    """A frame's header; a frame that cannot be read is named with its role and number."""
+    try:
+        return read_spec(path)
+    except ImageError as exc:
+        raise ImageError(f"{role_label(role)} frame {frame} cannot be read: {exc.message}. Re-render it, or narrow "
+                         "the frame range", detail={"role": role, "frame": frame, "path": path}) from None
+
+
 def check_sequences(shot: Shot, frames: Sequence[int]) -> None:
     """Read every input frame's header and refuse the first that does not fit its sequence."""
     plate: Optional[ImageSpec] = None
@@ -111,7 +120,7 @@ def check_sequences(shot: Shot, frames: Sequence[int]) -> None:
     for role, seq in shot.inputs():
         reference: Optional[ImageSpec] = None
         for frame in frames:
-            spec = read_spec(seq.path(frame))
+            spec = _read_header(role, frame, seq.path(frame))
             problem = describe_mismatch(role, frame, spec, reference, channels.get(role), plate)
             if problem:
                 raise InconsistentFrame(problem, detail={"role": role, "frame": frame})
