@@ -64,7 +64,7 @@ from .livejob import JobMeta, LiveJob
 from .lograte import LogLimiter
 from .roots import AllowedRoots
 from .settings import ServerSettings
-from .store import CANCELLED, FAILED, FINISHED, QUEUED, RECEIVING, RUNNING, JobStore
+from .store import CANCELLED, FAILED, FINISHED, QUEUED, RECEIVING, RUNNING, JobRecord, JobStore
 
 log = logging.getLogger("void_server")
 
@@ -479,7 +479,7 @@ class Server:
         shot_data = msg.body.get("shot")
 
         def work() -> Prepared:
-            return self._prepare(job_id, shot_data, transfer, preview, version, existing is not None)
+            return self._prepare(job_id, shot_data, transfer, preview, version, existing)
 
         def done(prepared: Optional[Prepared], exc: Optional[BaseException]) -> None:
             waiting = self.preparing.pop(job_id, [])
@@ -500,15 +500,19 @@ class Server:
         return None
 
     def _prepare(self, job_id: str, shot_data: Any, transfer: str, preview: bool, version: Optional[str],
-                 exists: bool) -> Prepared:
-        """On the helper thread: parse and check the shot; for a new job, make its folders.
+                 existing: Optional[JobRecord]) -> Prepared:
+        """On the helper thread: parse and check the shot; for a new job, make its folders; for a
+        failed or cancelled paths job resubmitted as it was, find the version folder it restarts in.
 
         Touches no loop state: the loop records the result (``_submitted``).
         """
         shot = Shot.from_dict(shot_data)
         check_output_name(shot.output_name)  # the server's own check, whatever the client checked
         fingerprint = f"{shot.fingerprint()}:{transfer}:{int(preview)}" + (f":{version}" if version else "")
-        if exists:
+        if existing is not None:
+            if existing.fingerprint == fingerprint and existing.transfer == "paths" and \
+                    existing.state in (FAILED, CANCELLED):
+                return Prepared(fingerprint, results_dir=self._restart_version(existing))
             return Prepared(fingerprint)
         if transfer == "paths":
             return self._prepare_paths(job_id, shot, fingerprint, version)
@@ -555,6 +559,19 @@ class Server:
         if live.record.transfer == "paths":
             release_if_empty(live.record.results_dir)
 
+    @staticmethod
+    def _restart_version(record: JobRecord) -> str:
+        """The version folder a paths job restarts in: its own if it still holds one, else the next free.
+
+        A job that ended without frames gave its folder back, and another job may have claimed that
+        version since: a restarted job must never write into (or count as its own) another's results.
+        """
+        out, name = os.path.split(record.results_dir)
+        if record.fingerprint.endswith(f":{name}"):  # a version the farm named: that one again
+            os.makedirs(record.results_dir, exist_ok=True)
+            return record.results_dir
+        return claim_version(out, record.id)
+
     def _checked_config(self, shot: Shot) -> Shot:
         """A shot's own OCIO config file is read by the server: it must lie under the allowed roots."""
         config = shot.ocio_config
@@ -571,7 +588,7 @@ class Server:
                 raise VoidError(f"job id {job_id!r} already names a different shot on this server; resubmit the "
                                 "same shot to continue it, or choose a new job id", code="job_conflict")
             if live.state in (FAILED, CANCELLED):
-                self._restart(live)
+                self._restart(live, prepared.results_dir)
         else:
             assert prepared.meta is not None
             record = self.store.create(job_id, prepared.fingerprint, prepared.shot, transfer, preview,
@@ -582,22 +599,25 @@ class Server:
             self._subscribe(identity, live, have)
         return self._status_reply(live, need=True)
 
-    def _restart(self, live: LiveJob) -> None:
-        """Resubmitting a failed or cancelled job starts it again; finished frames are kept."""
+    def _restart(self, live: LiveJob, results_dir: str = "") -> None:
+        """Resubmitting a failed or cancelled job starts it again; finished frames are kept.
+
+        ``results_dir``: where a paths job now delivers (``_restart_version``).
+        """
         self.worker.crashes.pop(live.id, None)
         state = QUEUED
         if live.record.transfer == "pixels":
             live.missing = live.scan_missing()
             state = RECEIVING if live.missing else QUEUED
-        elif not os.path.isdir(live.record.results_dir):  # its empty version folder was given back
-            out, name = os.path.split(live.record.results_dir)
-            if live.record.fingerprint.endswith(f":{name}"):  # a version the farm named: that one again
-                os.makedirs(live.record.results_dir, exist_ok=True)
-            else:
-                self.store.set_results_dir(live.id, claim_version(out, live.id))
+        moved = live.record.transfer == "paths" and bool(results_dir) and results_dir != live.record.results_dir
+        if moved:
+            self.store.set_results_dir(live.id, results_dir)
         live.last_upload = time.time()
         log.info("job %s was %s; restarting it on resubmit", live.id, live.state)
         self._set_state(live, state)
+        if moved:  # the frames of its new folder, not those of the folder it gave back
+            live.available = live.scan_results()
+            live.changed()
 
     def _status_reply(self, live: LiveJob, need: bool = False) -> Message:
         body = live.record.summary()

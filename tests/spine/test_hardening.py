@@ -279,6 +279,31 @@ def test_shared_storage_inputs_are_checked_when_the_job_starts(server_factory, t
     assert "plate frame 1002 does not match the rest of its sequence: data window 32x40" in err.value.message
 
 
+def test_a_failed_paths_job_resubmitted_after_its_empty_version_was_given_back_claims_its_own(server_factory,
+                                                                                               tmp_path):
+    from void_nuke.exrio import read_image, write_image
+    from void_nuke.versions import OWNER_FILE
+
+    shot = make_synthetic_shot(str(tmp_path / "storage" / "shot"), frames=3, size=(48, 32)).shot
+    good = read_image(shot.plate_sequence.path(1002))
+    write_plate_frame(shot, 1002, np.ones((32, 48, 1)), ("Y",))
+    srv = server_factory(extra=["--allow-root", str(tmp_path / "storage")])
+    with Client(srv.address) as client:
+        with pytest.raises(VoidError):
+            client.run(shot, job_id="again", transfer="paths")
+        assert os.listdir(shot.output.directory) == []  # its empty v001 was given back...
+        write_image(shot.plate_sequence.path(1002), good, overwrite=True)
+        other = client.run(shot, job_id="other", transfer="paths")  # ...and another job claimed it
+        again = client.run(shot, job_id="again", transfer="paths")  # the fixed shot, resubmitted
+    assert other.version_dir.endswith("v001") and again.version_dir.endswith("v002")
+    assert again.frames == list(shot.process_frames)
+    for result in (other, again):
+        with open(os.path.join(result.version_dir, OWNER_FILE), encoding="utf-8") as fh:
+            assert fh.read() == result.job_id
+        assert sorted(os.listdir(result.version_dir)) == sorted([OWNER_FILE] + [shot.result_name(f) for f in
+                                                                                shot.process_frames])
+
+
 def test_nan_plates_are_filled_inside_kept_outside_and_reported(server, synthetic):
     from void_nuke.exrio import read_image
 
