@@ -192,8 +192,8 @@ def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
         ("roi", lambda: _enum("roi", "region", list(ROI_MODES),
                               "auto: crop around the edit when it is small; roi: always crop; full: whole frame.")),
         ("grain", lambda: _bool("grain", "match grain", True,
-                                "Add grain measured from the plate to the fill. The fill without it "
-                                "always comes back too, as the fill layer, for your own regrain.")),
+                                "Add grain measured from the plate to the fill; the fill before grain "
+                                "then comes back too, as the fill layer, for your own regrain.")),
         ("colorspace", lambda: _string("colorspace", "colour space", _working_space(),
                                        "OCIO name of the scene-linear space of the Source pixels: the "
                                        "script's working space when the node was made.")),
