@@ -93,7 +93,7 @@ def build_panel(model: PanelModel) -> Any:
 
 
 def main(argv: List[str]) -> List[str]:
-    from void_nuke.nuke.qt import QtWidgets
+    from void_nuke.nuke.qt import QtCore, QtWidgets
 
     out_dir = argv[0] if argv else os.path.join(HERE, "images")
     os.makedirs(out_dir, exist_ok=True)
@@ -109,6 +109,10 @@ def main(argv: List[str]) -> List[str]:
         widget.grab().save(path)
         written.append(path)
     panel.close()
+    # Delete the widget now, on this (the GUI) thread: left to the garbage collector, it may be
+    # destroyed on whichever thread happens to run a collection, which crashes Qt.
+    panel.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
     return written
 
 

@@ -116,16 +116,18 @@ def test_missing_plate_frames_mean_the_source_is_rendered(scene: dict) -> None:
 
 def test_knobs_points_and_defaults_become_the_shot(scene: dict) -> None:
     group = scene["group"]
+    assert take(group).shot.output.grain is True, "grain is matched unless the compositor turns it off"
     group.setInput(1, None)
     for knob, value in (("prompt", "  An empty street.  "), ("engine", "void"), ("passes", "2"), ("steps", 30),
                         ("seed", 7), ("guidance", 6.0), ("roi", "full"), ("colorspace", "ACEScg"),
-                        ("handle_tail", 2)):
+                        ("handle_tail", 2), ("grain", False)):
         group[knob].setValue(value)
     n = points.add_point(group, True, 1002, (64, 32))
     group[f"void_pt{n}"].setValue([40.0, 30.0])
     points.add_point(group, False, 1004, (64, 32))
     shot = take(group).shot
     assert shot.prompt == "An empty street." and shot.colorspace == "ACEScg" and shot.handles == (0, 2)
+    assert shot.output.grain is False
     e = shot.engine
     assert (e.name, e.passes, e.steps, e.seed, e.guidance, e.roi) == ("void", 2, 30, 7, 6.0, "full")
     (first, second) = shot.prompts.points

@@ -102,10 +102,12 @@ def test_migrate_adds_knobs_of_newer_layouts_and_leaves_newer_nodes_alone() -> N
     group = void_node.create_void_node()
     group.removeKnob(group["seed"])
     group.removeKnob(group["stale"])
-    group[void_node.VERSION_KNOB].setValue(0)
+    group.removeKnob(group["grain"])
+    group[void_node.VERSION_KNOB].setValue(2)
     report = void_node.migrate(group)
-    assert set(report["added"]) == {"seed", "stale"} and report["to"] == void_node.NODE_VERSION
+    assert set(report["added"]) == {"seed", "stale", "grain"} and report["to"] == void_node.NODE_VERSION
     assert group["seed"].value() == 42 and group[void_node.VERSION_KNOB].value() == void_node.NODE_VERSION
+    assert group["grain"].value() is True, "a layout-2 node matches grain, as it did before the switch"
 
     group[void_node.VERSION_KNOB].setValue(void_node.NODE_VERSION + 1)
     group.removeKnob(group["seed"])

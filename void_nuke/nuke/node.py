@@ -28,11 +28,12 @@ import nuke
 
 from ..shot import DEFAULT_COLORSPACE, ENGINES, ROI_MODES
 
-NODE_VERSION = 2
+NODE_VERSION = 3
 """Layout version of the node; ``migrate`` brings older nodes up to it.
 
 1: the first release (Roto nodes by name; the result Read wired by knobChanged).
 2: Roto nodes through the graph, per-input modes, views, expression-driven versions, node id.
+3: a match-grain switch.
 """
 
 VERSION_KNOB = "void_node_version"
@@ -53,7 +54,7 @@ PROGRESS_KNOBS = ("status", "progress", "stale")
 """Knobs a running job or the stale check rewrites: they never re-render or add undo steps."""
 
 RESULT_KNOBS = ("prompt", "frames", "handle_head", "handle_tail", "engine", "passes", "steps", "seed",
-                "guidance", "roi", "colorspace", "view", "remove_mode", "affected_mode")
+                "guidance", "roi", "grain", "colorspace", "view", "remove_mode", "affected_mode")
 """Knobs whose values shape the result: a change makes the shown result stale."""
 
 TILE_COLOURS = {"idle": 0x3A5F8AFF, "running": 0xC08A1EFF, "done": 0x3E8A4AFF, "failed": 0xA33A3AFF,
@@ -107,6 +108,12 @@ def _enum(name: str, label: str, values: List[str], tooltip: str) -> "nuke.Knob"
 
 def _int(name: str, label: str, value: int, tooltip: str) -> "nuke.Knob":
     knob = nuke.Int_Knob(name, label)
+    knob.setValue(value)
+    return _with_tip(knob, tooltip)
+
+
+def _bool(name: str, label: str, value: bool, tooltip: str) -> "nuke.Knob":
+    knob = nuke.Boolean_Knob(name, label)
     knob.setValue(value)
     return _with_tip(knob, tooltip)
 
@@ -184,6 +191,9 @@ def knob_layout() -> List[Tuple[str, Callable[[], "nuke.Knob"]]]:
         ("guidance", _guidance_knob),
         ("roi", lambda: _enum("roi", "region", list(ROI_MODES),
                               "auto: crop around the edit when it is small; roi: always crop; full: whole frame.")),
+        ("grain", lambda: _bool("grain", "match grain", True,
+                                "Add grain measured from the plate to the fill; the fill before grain "
+                                "then comes back too, as the fill layer, for your own regrain.")),
         ("colorspace", lambda: _string("colorspace", "colour space", _working_space(),
                                        "OCIO name of the scene-linear space of the Source pixels: the "
                                        "script's working space when the node was made.")),

@@ -116,7 +116,7 @@ def take(group: object, preview: bool = False) -> Snapshot:
                 for c in choices if c.kind == "render"}
     direct = unmodified_exr_read(source, process, view)
     planned = Shot(plate=direct or os.path.join(pending, f"{name}.####.exr"), frames=frames,
-                   output=OutputSettings(out_dir, name=name), name=name, handles=handles,
+                   output=OutputSettings(out_dir, name=name, grain=bool(group["grain"].value())), name=name, handles=handles,
                    remove=rendered.get("remove", ()), affected=rendered.get("affected", ()),
                    shapes=tuple(mattes.unique_names([s for c in choices for s in c.shapes])),
                    prompts=Prompts(points=read_points(group, size[1])),
