@@ -13,6 +13,7 @@ from void_nuke.engine_settings import add_engine_flags, engine_settings
 from void_nuke.errors import VoidError
 from void_nuke.pathmap import PathMap
 
+from .inner import CHANNELS
 from .settings import DEFAULT_BIND, ServerSettings
 
 
@@ -32,6 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--path-map", action="append", default=[], metavar="CLIENT=SERVER",
                        help="map a client path prefix to this host's (repeatable), or a rules file "
                             "(.json OpenJD path-mapping or .toml)")
+    serve.add_argument("--allow-root", action="append", default=[], metavar="DIR",
+                       help="a folder paths-mode jobs may read and write (repeatable); path-mapping targets "
+                            "and the data folder are allowed too, nothing else")
+    serve.add_argument("--receive-timeout-hours", type=float, default=12.0,
+                       help="fail a job whose upload stalls this long and delete its uploaded frames "
+                            "(default 12)")
+    serve.add_argument("--worker-channel", choices=CHANNELS, default="auto",
+                       help="the private socket to the worker process: ipc (a 0700 folder), curve "
+                            "(loopback TCP with keys made at start), auto (ipc where available)")
     serve.add_argument("--sam2-checkpoint", help="SAM2 checkpoint (.pt) for clicked points")
     serve.add_argument("--sam2-config", default="configs/sam2.1/sam2.1_hiera_l.yaml")
     serve.add_argument("--sam2-image-size", type=int, default=1024,
@@ -59,6 +69,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
                               curve_dir=args.curve_dir, result_ttl_hours=args.result_ttl_hours,
                               credits=args.credits, sam2_checkpoint=args.sam2_checkpoint,
                               sam2_config=args.sam2_config, sam2_image_size=args.sam2_image_size, path_map=rules,
+                              allow_roots=[os.path.abspath(d) for d in args.allow_root],
+                              receive_timeout_hours=args.receive_timeout_hours, worker_channel=args.worker_channel,
                               **engine_settings(args))
     if args.ocio_config:
         settings.ocio_config = args.ocio_config
@@ -66,21 +78,46 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def make_keys(directory: str, clients: List[str]) -> None:
-    import zmq.auth
+    """A server key pair and a ``clients/`` folder; secret keys are readable by their owner alone (0600).
 
+    An existing server key is kept (clients hold its public half); ``--client NAME`` adds a client.
+    """
     os.makedirs(os.path.join(directory, "clients"), exist_ok=True)
-    zmq.auth.create_certificates(directory, "server")
+    if not os.path.isfile(os.path.join(directory, "server.key_secret")):
+        _create_certificates(directory, "server")
+    else:
+        print(f"keeping the existing server key in {directory}")
     for name in clients:
-        public, _ = zmq.auth.create_certificates(directory, name)
+        if os.path.exists(os.path.join(directory, f"{name}.key_secret")):
+            raise VoidError(f"a client key named {name!r} already exists in {directory}; choose another name",
+                            code="bad_argument")
+        public = _create_certificates(directory, name)
         os.replace(public, os.path.join(directory, "clients", os.path.basename(public)))
     print(f"server key: {os.path.join(directory, 'server.key')} (give this public key to clients)")
     print(f"allowed clients: put their .key files into {os.path.join(directory, 'clients')}")
 
 
+def _create_certificates(directory: str, name: str) -> str:
+    """pyzmq's certificate pair, made under umask 077 so the secret file is never readable by others."""
+    import zmq.auth
+
+    umask = os.umask(0o077)
+    try:
+        public, _ = zmq.auth.create_certificates(directory, name)
+    finally:
+        os.umask(umask)
+    os.chmod(public, 0o644 & ~umask)
+    return public
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keys":
-        make_keys(args.directory, args.client)
+        try:
+            make_keys(args.directory, args.client)
+        except VoidError as exc:
+            print(f"void-server: {exc.message}", file=sys.stderr)
+            return 2
         return 0
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")

@@ -37,6 +37,8 @@ from .engines.registry import create_engine
 from .failures import FAILURES_LOG, JobFailure, append_to_log, job_failure
 from .grain import FILL_LAYER, MEASURE_FRAMES, GrainProfile, grain_metadata, grain_seed, measure_grain, \
     synthesise_grain
+from .inputcheck import (check_sequences, finite_plate, finite_rgb, keep_plate_outside, nonfinite_warning,
+                         nothing_to_remove, removes_something)
 from .jobfiles import JobDir
 from .raster import rasterize_shapes
 
@@ -109,6 +111,10 @@ class JobRunner:
         self.plates = FrameCache(self._read_plate)
         self.quadmask_seq = SequencePattern(self.job_dir.work_pattern("quadmask"))
         self.clock = EtaClock()
+        self.warnings: List[Dict[str, Any]] = []
+        """Things the user should know about a job that still succeeded (``{code, message, detail}``)."""
+        self.nonfinite: Dict[int, int] = {}
+        """Plate frame → pixels holding NaN or infinity."""
         self._grain: Optional[GrainProfile] = None
         self.where: Tuple[str, str, Optional[int]] = ("job", "the job", None)
         """(stage, what runs, frame) for the message of an unexpected failure."""
@@ -159,6 +165,7 @@ class JobRunner:
         self.build_quadmasks()
         if self.options.preview:
             return self.write_previews()
+        self.check_something_to_remove()
         name = self.shot.engine.name
         self.at("engine", f"loading the {name} engine")
         engine = (self.engines or EngineCache()).get(name, self.settings)
@@ -170,18 +177,26 @@ class JobRunner:
         units = engine.plan(job)
         for n, unit in enumerate(units):
             self.run_unit(engine, job, unit, n, len(units))
+        if self.nonfinite:
+            self.warnings.append(nonfinite_warning(self.nonfinite))
         self._emit("done", None, len(units), len(units), 1.0, "finished")
         return self.frames
 
     def plate_rgb(self, frame: int) -> np.ndarray:
-        """Scene-linear RGB of a plate frame (float32); the decoded plates are what is cached."""
-        return self.plates(frame).rgb()
+        """Scene-linear RGB of a plate frame (float32, finite); the decoded plates are what is cached."""
+        return finite_rgb(self.plates(frame).rgb())
 
     # -- stage 0: inputs -------------------------------------------------------------------
 
     def check_inputs(self) -> None:
         for role, seq in self.shot.inputs():
             check_frames(role, seq, self.frames, self.shot.handles)
+        check_sequences(self.shot, self.frames)
+
+    def check_something_to_remove(self) -> None:
+        """A remove region that is empty on every frame is a mistake, not a result equal to the plate."""
+        if not any(removes_something(self.read_quadmask(f)) for f in self.frames):
+            raise nothing_to_remove(self.shot, self.frames)
 
     # -- stage 1: quadmasks ----------------------------------------------------------------
 
@@ -324,8 +339,13 @@ class JobRunner:
             attributes["void:grain"] = "off"
         self.at("result", "writing the result", frame)
         extra = {"void.mask": qm.mask_layer(q)} if self.shot.output.mask_layer else None
-        result = composite(self.plates(frame), rgb, alpha, extra, attributes, grain=grain,
+        plate = self.plates(frame)
+        clean, bad = finite_plate(plate)
+        result = composite(clean, rgb, alpha, extra, attributes, grain=grain,
                            fill_layer=FILL_LAYER if grain is not None else None)
+        if bad:
+            self.nonfinite[frame] = bad
+            keep_plate_outside(result, plate, alpha)
         write_image(path, result, compression=self.shot.output.compression)
 
     def grain_profile(self) -> GrainProfile:

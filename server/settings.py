@@ -22,6 +22,13 @@ class ServerSettings:
     credits: int = 4
     """Frames in flight per direction per client (credit-based flow control)."""
     heartbeat_s: float = 2.0
+    receive_timeout_hours: float = 12.0
+    """A job whose upload stalls this long fails (``upload_timeout``) and its uploaded frames are deleted."""
+    allow_roots: List[str] = field(default_factory=list)
+    """Folders paths-mode jobs may read and write, besides path-mapping targets and the data folder."""
+    worker_channel: str = "auto"
+    """How the server talks to its worker: ``ipc`` (a socket in a 0700 folder), ``curve`` (loopback TCP
+    with keys made at start) or ``auto`` (ipc where the platform has it)."""
     # VOID engine
     model_dir: Optional[str] = None
     """Base folder laid out like CogVideoX-Fun-V1.5-5b-InP."""

@@ -1,11 +1,16 @@
 """The worker process: runs one job at a time, away from the socket loop.
 
-It talks to the server over a DEALER socket with the same message format as
-the public protocol (internal meanings):
+It talks to the server over a private DEALER socket (``inner``: ipc in a 0700
+folder, or CURVE with keys made at start) with the same message format as the
+public protocol (internal meanings):
 
     server → worker   SUBMIT (run this job), CANCEL, RELEASE (free models), HEARTBEAT
-    worker → server   HELLO (ready, GPU info), PROGRESS, RESULT (a frame is on disk,
-                      no pixels), DONE (state and error), HEARTBEAT
+    worker → server   HELLO (ready, GPU info; carries the server's token and this
+                      process id), PROGRESS, RESULT (a frame is on disk, no pixels),
+                      DONE (state, error, warnings), HEARTBEAT
+
+Its configuration (endpoint, token, keys, engine settings) comes in a file only
+the server's user can read, never on the command line.
 
 Cancel is checked whenever the runner reports progress; the server kills the
 worker if it does not stop within a grace period.
@@ -24,6 +29,7 @@ from typing import Any, Dict, List, Optional
 
 import zmq
 
+from void_nuke.atomic import remove_stale_temps
 from void_nuke.errors import Cancelled, VoidError
 from void_nuke.progress import Progress
 from void_nuke.protocol import (CANCEL, DONE, HEARTBEAT, HELLO, PROGRESS, RELEASE, RESULT, SUBMIT, Message,
@@ -31,6 +37,7 @@ from void_nuke.protocol import (CANCEL, DONE, HEARTBEAT, HELLO, PROGRESS, RELEAS
 from void_nuke.shot import Shot
 
 from .failures import JobFailure, job_failure
+from .inner import connect_worker
 from .jobfiles import JobDir
 from .runner import EngineCache, JobOptions, JobRunner
 
@@ -50,13 +57,20 @@ def gpu_info(settings: Dict[str, Any]) -> Dict[str, Any]:
             "free_bytes": int(free)}
 
 
+def clean_leftovers(job_dir: JobDir, results_dir: str) -> None:
+    """Remove temporary files a killed worker left half-written where the job writes."""
+    folders = [results_dir, job_dir.scratch] + [os.path.join(job_dir.root, "work", kind)
+                                                for kind in ("quadmask", "sam2")]
+    for folder in folders:
+        remove_stale_temps(folder)
+
+
 class Worker:
-    def __init__(self, endpoint: str, settings: Dict[str, Any]) -> None:
-        self.settings = settings
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.settings = config["settings"]
+        self.token = config["token"]
         self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
+        self.sock = connect_worker(self.ctx, config)
         self.seq = Sequencer()
         self.engines = EngineCache()
         self._last_progress = 0.0
@@ -70,7 +84,7 @@ class Worker:
         return os.getppid() != self.parent
 
     def serve(self) -> None:
-        self.send(HELLO, pid=os.getpid(), gpu=gpu_info(self.settings))
+        self.send(HELLO, pid=os.getpid(), token=self.token, gpu=gpu_info(self.settings))
         while not self.orphaned():
             if not self.sock.poll(1000):
                 continue
@@ -79,7 +93,7 @@ class Worker:
                 self.run_job(msg.job, msg.body)
             elif msg.type == RELEASE:
                 self.engines.release()
-                self.send(HELLO, pid=os.getpid(), gpu=gpu_info(self.settings), released=True)
+                self.send(HELLO, pid=os.getpid(), token=self.token, gpu=gpu_info(self.settings), released=True)
             elif msg.type == HEARTBEAT:
                 self.send(HEARTBEAT)
 
@@ -104,13 +118,15 @@ class Worker:
             self.send(RESULT, job_id, frame=frame, path=path)
 
         try:
-            shot = Shot.from_dict(body["shot"])
-            runner = JobRunner(job_id=job_id, shot=shot, job_dir=JobDir(body["job_dir"]),
+            shot = Shot.from_dict(json.loads(body["shot_json"]))
+            job_dir = JobDir(body["job_dir"])
+            clean_leftovers(job_dir, body["results_dir"])
+            runner = JobRunner(job_id=job_id, shot=shot, job_dir=job_dir,
                                results_dir=body["results_dir"], settings=self.settings, report=report,
                                check_cancel=check_cancel, on_result=on_result,
                                options=JobOptions(preview=bool(body.get("preview"))), engines=self.engines)
             frames = runner.run()
-            self.send(DONE, job_id, state="done", frames=frames)
+            self.send(DONE, job_id, state="done", frames=frames, warnings=runner.warnings)
         except Cancelled:
             self.send(DONE, job_id, state="cancelled")
         except JobFailure as exc:  # the traceback goes to the server log only, never to clients
@@ -124,14 +140,14 @@ class Worker:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="void_server.worker")
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--settings", required=True, help="JSON file with the server settings")
+    parser.add_argument("--config", required=True,
+                        help="the private JSON file the server wrote: endpoint, token, keys and settings")
     args = parser.parse_args(argv)
     faulthandler.enable()  # a native crash prints this process's Python stack into the server log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker: %(message)s")
-    with open(args.settings, encoding="utf-8") as fh:
-        settings = json.load(fh)
-    Worker(args.endpoint, settings).serve()
+    with open(args.config, encoding="utf-8") as fh:
+        config = json.load(fh)
+    Worker(config).serve()
     return 0
 
 

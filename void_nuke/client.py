@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import zmq
 
-from .errors import Cancelled, ServerUnreachable, VoidError
+from .errors import AuthenticationFailed, Cancelled, ServerUnreachable, VoidError
 from .exrio import read_image, write_image
 from .progress import EtaClock, Progress
 from .protocol import (ATTACH, CANCEL, COMMIT, CREDIT, DONE, ERROR, FRAME, HEARTBEAT, HELLO, PROGRESS,
@@ -36,6 +36,11 @@ DEFAULT_SERVER = os.environ.get("VOID_SERVER", f"tcp://127.0.0.1:{DEFAULT_PORT}"
 CONNECT_TIMEOUT_S = 5.0
 """How long the first HELLO waits: a server that is up answers in milliseconds."""
 ProgressCallback = Callable[[Progress], None]
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+"""Socket-monitor events that mean the server refused this client's keys (or their absence)."""
+MAX_COMMITS = 3
+"""COMMIT attempts when a restarted server lost frames that were in flight."""
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]\s]+)(?::(?P<port>[^:/\s]*))?$")
 
 
@@ -73,8 +78,16 @@ class Client:
         self.sock.setsockopt(zmq.LINGER, 0)
         # A DEALER with no peer (server down, CURVE handshake refused) blocks in send: bound it.
         self.sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
+        self.curve = bool(curve_server_key)
+        self.client_cert = curve_client_cert
         if curve_server_key:
             self._enable_curve(curve_server_key, curve_client_cert)
+        self.monitor = self.sock.get_monitor_socket(HANDSHAKE_FAILED)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
+        self.instance: Optional[str] = None
+        """The server's instance id: when it changes the server restarted, and the client re-attaches."""
         try:
             self.sock.connect(self.server)
         except zmq.ZMQError as exc:
@@ -110,6 +123,8 @@ class Client:
         self.sock.curve_secretkey = secret
 
     def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(0)
         self.sock.close(0)
 
     def __enter__(self) -> "Client":
@@ -126,15 +141,42 @@ class Client:
         try:
             self.sock.send_multipart(encode(Message(kind, job, body or {}, buffers or [], seq)), copy=False)
         except zmq.Again:
+            if self.monitor.poll(0):
+                self._check_handshake()  # refused keys say so
             raise ServerUnreachable(f"could not send to {self.server} within {self.timeout:g} s; is void-server "
                                     "running there, and does it accept this client's keys?") from None
         return seq
 
     def receive(self, timeout: float) -> Optional[Message]:
-        if not self.sock.poll(int(timeout * 1000)):
+        events = dict(self.poller.poll(int(timeout * 1000)))
+        if self.monitor in events:
+            self._check_handshake()
+        if self.sock not in events:
             return None
         self.answered = True
         return decode(self.sock.recv_multipart(copy=False))
+
+    def _check_handshake(self) -> None:
+        """Raise what a failed CURVE handshake means, with the keys to check."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        event = recv_monitor_message(self.monitor)["event"]
+        where = f"the server at {self.server}"
+        keys = ("VOID_SERVER_KEY names the server's public key (its server.key file) and VOID_CLIENT_CERT "
+                "this client's .key_secret file; 'void-server keys DIR --client NAME' makes a client pair, "
+                "whose public .key goes into the server's clients/ folder")
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            mine = ("your key in VOID_CLIENT_CERT is not among its allowed clients" if self.client_cert else
+                    "this client has no key of its own (VOID_CLIENT_CERT is not set)")
+            raise AuthenticationFailed(f"{where} refused this client's CURVE key: {mine}. {keys}")
+        if self.curve and event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            raise AuthenticationFailed(f"{where} does not use CURVE keys, but this client does: unset "
+                                       "VOID_SERVER_KEY, or check the address")
+        if self.curve:
+            raise AuthenticationFailed(f"the CURVE handshake with {where} failed: VOID_SERVER_KEY does not "
+                                       f"match the server's key. {keys}")
+        raise AuthenticationFailed(f"{where} requires CURVE encryption and authentication, and this client has "
+                                   f"no keys: {keys}")
 
     def request(self, kind: str, job: Optional[str] = None, body: Optional[Dict[str, Any]] = None,
                 timeout: Optional[float] = None) -> Message:
@@ -196,7 +238,7 @@ class Client:
             folder = VersionFolder(target.output.directory, job_id, str(reply.get("version") or "") or None)
         return self._follow(job_id, folder, target.result_name, target.output.compression,
                             int(reply.get("credit", 4)), len(shot.process_frames), report, cancel_event,
-                            _pattern(target), have)
+                            _pattern(target), have, shot)
 
     def submit(self, shot: Shot, job_id: str, on_progress: Optional[ProgressCallback] = None,
                cancel_event: Optional[threading.Event] = None, transfer: str = "pixels", preview: bool = False,
@@ -212,6 +254,7 @@ class Client:
 
             shot = prepare(shot).shot
         caps = self.hello()
+        self.instance = caps.get("instance")
         engine = (caps.get("engines") or {}).get(shot.engine.name) or {}
         if not engine.get("available", False):
             raise VoidError(f"the server at {self.server} cannot run the {shot.engine.name} engine: "
@@ -223,9 +266,7 @@ class Client:
             request["version"] = version
         body = self.request(SUBMIT, job_id, request).body
         if body.get("state") == "receiving":
-            self._upload(job_id, shot, body.get("need") or [], int(body.get("credit", 4)),
-                         on_progress or (lambda p: None), cancel_event)
-            body = self.request(COMMIT, job_id).body
+            body = self._send_inputs(job_id, shot, body, on_progress or (lambda p: None), cancel_event)
         return body
 
     def attach(self, job_id: str, out_dir: str, on_progress: Optional[ProgressCallback] = None,
@@ -235,6 +276,7 @@ class Client:
         A preview job's frames go to ``out_dir/quadmask``, named as ``run`` names them.
         """
         status = self.status(job_id)
+        self.instance = status.get("instance")
         name, padding = status["output_name"], int(status["padding"])
         if status.get("preview") and status.get("transfer") != "paths":
             out_dir, name = os.path.join(out_dir, PREVIEW_FOLDER), name + PREVIEW_SUFFIX
@@ -249,10 +291,64 @@ class Client:
             folder = VersionFolder(out_dir, job_id)
             have = [f for f in status.get("results", []) if folder.has(result_name(f))]
         reply = self.request(ATTACH, job_id, {"have": have})
+        report = on_progress or (lambda p: None)
+        if reply.body.get("state") == "receiving":
+            self._waiting_for_upload(job_id, reply.body, report)
         credit = int(reply.body.get("credit", 4))
         return self._follow(job_id, folder, result_name, str(status.get("compression", "zip")), credit,
-                            int(status.get("total", 0)), on_progress or (lambda p: None), cancel_event,
-                            f"{name}.{'#' * padding}.exr", have)
+                            int(status.get("total", 0)), report, cancel_event, f"{name}.{'#' * padding}.exr", have)
+
+    def _waiting_for_upload(self, job_id: str, body: Dict[str, Any], report: ProgressCallback) -> None:
+        """A job still receiving its frames, followed by a client that cannot send them: say so."""
+        need = body.get("need") or []
+        missing = int(body.get("missing", len(need)))
+        shown = ", ".join(f"{r} {f}" for r, f in need[:4]) + (" ..." if missing > 4 else "")
+        if not body.get("uploading"):
+            raise VoidError(f"job {job_id} is waiting for its input frames: {missing} not uploaded yet ({shown}) "
+                            "and no upload is in progress. Only a client with the shot can send them: resubmit "
+                            f"the same shot with --job-id {job_id}. The server abandons a stalled upload after "
+                            "its receive timeout", code="waiting_for_upload", detail={"missing": missing})
+        report(Progress(job_id, "upload", None, 0, missing, 0.0, None,
+                        f"waiting for another client's upload: {missing} input frame(s) missing ({shown})"))
+
+    def _send_inputs(self, job_id: str, shot: Shot, status: Dict[str, Any], report: ProgressCallback,
+                     cancel_event: Optional[threading.Event]) -> Dict[str, Any]:
+        """Upload what a receiving job lacks and COMMIT it; frames lost in a server restart are sent again.
+
+        Returns the job's status after the COMMIT."""
+        need, credit = status.get("need") or [], int(status.get("credit", 4))
+        for _ in range(MAX_COMMITS):
+            self._upload(job_id, shot, need, credit, report, cancel_event)
+            try:
+                return self.request(COMMIT, job_id).body
+            except VoidError as exc:
+                if exc.code != "missing_inputs":
+                    raise
+                need = exc.detail.get("need") or []
+        return self.request(COMMIT, job_id).body
+
+    def _restarted(self, msg: Message) -> bool:
+        """True when ``msg`` comes from a new server process (its instance id changed)."""
+        instance = msg.body.get("instance")
+        if not instance:
+            return False
+        if self.instance is None:
+            self.instance = instance
+        return instance != self.instance
+
+    def _reattach(self, job_id: str, shot: Optional[Shot], have: List[int], report: ProgressCallback,
+                  cancel_event: Optional[threading.Event]) -> int:
+        """After a server restart: subscribe again, finish an interrupted upload; return the credit to grant."""
+        reply = self.request(ATTACH, job_id, {"have": have})
+        self.instance = reply.body.get("instance") or self.instance
+        report(Progress(job_id, str(reply.body.get("state", "")), None, 0, 0, 0.0, None,
+                        f"the server restarted; re-attached to job {job_id}"))
+        if reply.body.get("state") == "receiving":
+            if shot is None:
+                self._waiting_for_upload(job_id, reply.body, report)
+            else:
+                self._send_inputs(job_id, shot, reply.body, report, cancel_event)
+        return int(reply.body.get("credit", 4))
 
     def _upload(self, job_id: str, shot: Shot, need: List[List[Any]], credits: int,
                 report: ProgressCallback, cancel_event: Optional[threading.Event]) -> None:
@@ -276,13 +372,22 @@ class Client:
                 if time.monotonic() - heard > self.timeout:
                     raise ServerUnreachable(f"{self.server} stopped acknowledging frames; resubmit with job id "
                                             f"{job_id} to continue the upload")
+                self.send(HEARTBEAT, job_id)  # its answer tells whether the server restarted
                 continue
             heard = time.monotonic()
             if msg.type == ERROR:
                 raise msg.error()
+            if msg.type == HEARTBEAT and self._restarted(msg):  # frames in flight are lost: ask again
+                status = self.request(ATTACH, job_id, {"have": []}).body
+                self.instance = status.get("instance") or self.instance
+                todo = [(str(r), int(f)) for r, f in status.get("need") or []]
+                in_flight = 0
+                report(Progress(job_id, "upload", None, acked, total, 0.0, None, f"the server restarted; "
+                                f"re-attached to job {job_id}, {len(todo)} frame(s) still to send"))
+                continue
             if msg.type == CREDIT:
                 n = int(msg.body.get("n", 1))
-                in_flight -= n
+                in_flight = max(0, in_flight - n)
                 acked += n
                 fraction = acked / max(1, total)
                 report(Progress(job_id, "upload", None, acked, total, 0.0, clock.eta(fraction),
@@ -290,22 +395,24 @@ class Client:
 
     def _follow(self, job_id: str, folder: VersionFolder, result_name: Callable[[int], str], compression: str,
                 credits: int, total: int, report: ProgressCallback, cancel_event: Optional[threading.Event],
-                pattern: str, have: Optional[List[int]] = None) -> RunResult:
+                pattern: str, have: Optional[List[int]] = None, shot: Optional[Shot] = None) -> RunResult:
         """Receive PROGRESS and RESULT messages until DONE; write each result atomically.
 
         The version folder is claimed when the first result arrives; one that ends the job
-        without frames is given back.
+        without frames is given back. Heartbeat answers carry the server's instance id: when it
+        changes, the server restarted and forgot this client, so the client re-attaches
+        (re-uploading what a job still receiving lacks, when it has the ``shot``) and carries on.
         """
         try:
             return self._receive_results(job_id, folder, result_name, compression, credits, total, report,
-                                         cancel_event, pattern, have)
+                                         cancel_event, pattern, have, shot)
         finally:
             folder.release_if_empty()
 
     def _receive_results(self, job_id: str, folder: VersionFolder, result_name: Callable[[int], str],
                          compression: str, credits: int, total: int, report: ProgressCallback,
                          cancel_event: Optional[threading.Event], pattern: str,
-                         have: Optional[List[int]]) -> RunResult:
+                         have: Optional[List[int]], shot: Optional[Shot]) -> RunResult:
         self.send(CREDIT, job_id, {"n": credits})
         written = set(have or [])
         heard = last_beat = time.monotonic()
@@ -339,6 +446,9 @@ class Client:
                 self.send(CREDIT, job_id, {"n": 1, "ack": frame})
                 report(Progress(job_id, "download", frame, len(written), total,
                                 len(written) / max(1, total), None, f"wrote {len(written)}/{total} frames"))
+            elif msg.type == HEARTBEAT and self._restarted(msg):
+                self.send(CREDIT, job_id, {"n": self._reattach(job_id, shot, sorted(written), report,
+                                                               cancel_event)})
             elif msg.type == PROGRESS:
                 report(Progress.from_dict(msg.body))
             elif msg.type == ERROR:
@@ -352,7 +462,8 @@ class Client:
                 version = msg.body.get("version")
                 version_dir = os.path.join(folder.out_dir, version) if version else (folder.path or "")
                 return RunResult(job_id, version_dir, sorted(msg.body.get("frames", [])), state,
-                                 pattern=os.path.join(version_dir, pattern) if version_dir else "")
+                                 pattern=os.path.join(version_dir, pattern) if version_dir else "",
+                                 warnings=list(msg.body.get("warnings") or []))
 
 
 def _pattern(shot: Shot) -> str:

@@ -89,6 +89,23 @@ class ServerUnreachable(VoidError):
     code = "unreachable"
 
 
+class AuthenticationFailed(ServerUnreachable):
+    """The server's CURVE handshake refused this client (wrong or missing keys)."""
+
+    code = "auth_failed"
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of a value a client sent: hostile input must not flood a message or a log."""
+    if isinstance(value, (str, bytes)):
+        text = repr(value[:limit])
+        return text if len(value) <= limit else f"{text}... ({len(value)} characters)"
+    if isinstance(value, (list, tuple, dict, set)):
+        return f"a {type(value).__name__} of {len(value)} items" if len(value) > 8 else shorten(repr(value), limit)
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 class Detached(VoidError):
     """The client stopped following a job that keeps running on its server."""
 
@@ -116,7 +133,7 @@ EXIT_BROKEN_PIPE = 141
 """The reader of the output went away (``void-nuke status | head``)."""
 
 BAD_INPUT_CODES = frozenset({"invalid_shot", "image", "bad_address", "job_conflict", "unknown_engine", "colour",
-                             "needs_quadmask", "bad_request"})
+                             "needs_quadmask", "bad_request", "forbidden_path", "inconsistent_frame", "empty_mask"})
 
 
 def exit_code(exc: BaseException) -> int:
@@ -134,6 +151,7 @@ def exit_code(exc: BaseException) -> int:
 
 _CLASS_BY_CODE = {
     "invalid_shot": ShotError, "image": ImageError, "cancelled": Cancelled, "unreachable": ServerUnreachable,
+    "auth_failed": AuthenticationFailed,
     "detached": Detached,
     "protocol": ProtocolError, "malformed": ProtocolError, "truncated": ProtocolError,
     "oversized": ProtocolError, "version_mismatch": ProtocolError, "unknown_type": ProtocolError,

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import msgpack
 import numpy as np
 
-from .errors import ProtocolError, VoidError
+from .errors import ProtocolError, VoidError, shorten
 from .exrio import Image, ImageSpec
 
 PROTOCOL_VERSION = 1
@@ -115,7 +115,20 @@ def _frame_bytes(frame: Any) -> memoryview:
 
 
 def decode(frames: Sequence[Any]) -> Message:
-    """Parse and validate a received multipart message (without routing identity)."""
+    """Parse and validate a received multipart message (without routing identity).
+
+    Any input, however malformed, either decodes or raises ``ProtocolError``: a receiver answers
+    that with an ERROR and carries on.
+    """
+    try:
+        return _decode(frames)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # whatever slipped past the checks below is still the sender's fault
+        raise ProtocolError(f"message cannot be read ({type(exc).__name__})", code="malformed") from None
+
+
+def _decode(frames: Sequence[Any]) -> Message:
     if not frames:
         raise ProtocolError("empty message")
     raw = _frame_bytes(frames[0])
@@ -130,19 +143,20 @@ def decode(frames: Sequence[Any]) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError("message header must be a map", code="malformed")
     version = header.get("v")
-    if version != PROTOCOL_VERSION:
-        raise ProtocolError(f"protocol version {version!r} received, this side speaks {PROTOCOL_VERSION}; "
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {shorten(version)} received, this side speaks {PROTOCOL_VERSION}; "
                             "install matching void-nuke versions on client and server",
-                            code="version_mismatch", detail={"expected": PROTOCOL_VERSION, "got": version})
+                            code="version_mismatch", detail={"expected": PROTOCOL_VERSION, "got": shorten(version)})
     kind = header.get("type")
-    if kind not in TYPES:
-        raise ProtocolError(f"unknown message type {kind!r}", code="unknown_type")
+    if not isinstance(kind, str) or kind not in TYPES:
+        raise ProtocolError(f"unknown message type {shorten(kind)}", code="unknown_type")
     job = header.get("job")
     body = header.get("body", {})
     infos = header.get("buffers", [])
     seq, re_ = header.get("seq", 0), header.get("re", 0)
     if (job is not None and not isinstance(job, str)) or not isinstance(body, dict) \
-            or not isinstance(infos, list) or not isinstance(seq, int) or not isinstance(re_, int):
+            or not isinstance(infos, list) or not _is_int(seq) or not _is_int(re_) \
+            or not all(isinstance(k, str) for k in body):
         raise ProtocolError("message header has fields of the wrong type", code="malformed")
     if len(infos) != len(frames) - 1:
         raise ProtocolError(f"{kind} announces {len(infos)} buffers but carries {len(frames) - 1}; "
@@ -151,16 +165,22 @@ def decode(frames: Sequence[Any]) -> Message:
     return Message(kind, job, body, buffers, seq, re_)
 
 
+def _is_int(value: Any) -> bool:
+    """A non-negative whole number (msgpack bounds it to 64 bits)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _decode_buffer(info: Any, frame: Any, kind: str) -> np.ndarray:
     if not isinstance(info, dict):
         raise ProtocolError(f"{kind}: buffer description must be a map", code="malformed")
-    dtype = BUFFER_DTYPES.get(info.get("dtype"))  # type: ignore[arg-type]
+    name = info.get("dtype")
+    dtype = BUFFER_DTYPES.get(name) if isinstance(name, str) else None
     shape = info.get("shape")
     if dtype is None:
-        raise ProtocolError(f"{kind}: unsupported buffer type {info.get('dtype')!r}", code="malformed")
+        raise ProtocolError(f"{kind}: unsupported buffer type {shorten(name)}", code="malformed")
     if not (isinstance(shape, list) and 1 <= len(shape) <= 3
-            and all(isinstance(n, int) and 0 < n <= MAX_IMAGE_SIDE for n in shape)):
-        raise ProtocolError(f"{kind}: bad buffer shape {shape!r}", code="malformed")
+            and all(_is_int(n) and 0 < n <= MAX_IMAGE_SIDE for n in shape)):
+        raise ProtocolError(f"{kind}: bad buffer shape {shorten(shape)}", code="malformed")
     if len(shape) == 3 and shape[2] > MAX_CHANNELS:
         raise ProtocolError(f"{kind}: {shape[2]} channels is over the {MAX_CHANNELS} limit", code="oversized")
     expected = int(np.prod(shape)) * dtype.itemsize
@@ -174,6 +194,52 @@ def _decode_buffer(info: Any, frame: Any, kind: str) -> np.ndarray:
     # Zero-copy when the frame is aligned for its type; small ZeroMQ frames may start at an odd
     # address, and unaligned arrays are slow and refused by libraries that take buffers (OIIO).
     return arr if arr.flags.aligned else arr.copy()
+
+
+# -- request fields -----------------------------------------------------------------------
+# Every body field a peer sends is checked for its type and size before use; a wrong one is the
+# sender's error (``bad_request``, naming the field), never an internal error of the receiver.
+
+def _bad(msg: Message, name: str, wanted: str, value: Any) -> ProtocolError:
+    return ProtocolError(f"{msg.type} {name} must be {wanted}, got {shorten(value)}", code="bad_request",
+                         detail={"field": name})
+
+
+def int_field(msg: Message, name: str, default: int, low: int, high: int) -> int:
+    """``msg.body[name]``: a whole number in ``[low, high]``."""
+    value = msg.body.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _bad(msg, name, f"a whole number from {low} to {high}", value)
+    return value
+
+
+def bool_field(msg: Message, name: str, default: bool) -> bool:
+    value = msg.body.get(name, default)
+    if not isinstance(value, bool):
+        raise _bad(msg, name, "true or false", value)
+    return value
+
+
+def str_field(msg: Message, name: str, default: str, choices: Sequence[str]) -> str:
+    value = msg.body.get(name, default)
+    if not isinstance(value, str) or value not in choices:
+        raise _bad(msg, name, f"one of {', '.join(choices)}", value)
+    return value
+
+
+def frames_field(msg: Message, name: str, limit: int) -> List[int]:
+    """A list of frame numbers (``have``), at most ``limit`` long."""
+    value = msg.body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(msg, name, "a list of frame numbers", value)
+    if len(value) > limit:
+        raise ProtocolError(f"{msg.type} {name} lists {len(value)} frames; the limit is {limit}",
+                            code="oversized", detail={"field": name, "limit": limit})
+    if not all(isinstance(f, int) and not isinstance(f, bool) for f in value):
+        raise _bad(msg, name, "a list of frame numbers", value)
+    return value
 
 
 # -- images -------------------------------------------------------------------------------

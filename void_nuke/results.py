@@ -12,5 +12,7 @@ class RunResult:
     frames: List[int] = field(default_factory=list)
     state: str = "done"
     metadata: Dict[str, Any] = field(default_factory=dict)
+    warnings: List[Dict[str, Any]] = field(default_factory=list)
+    """``{code, message, detail}`` of things the user should know about a job that still succeeded."""
     pattern: str = ""
     """The delivered files in Nuke's notation: ``OUT/v003/sh010.####.exr``."""

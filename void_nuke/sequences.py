@@ -13,6 +13,7 @@ from typing import Iterator, List, Sequence
 import fileseq
 
 from .errors import ShotError
+from .limits import MAX_FRAME_NUMBER, MAX_FRAMES_TEXT, MAX_JOB_FRAMES
 
 PAD_STYLE = fileseq.PAD_STYLE_HASH1
 
@@ -30,19 +31,36 @@ class FrameRange:
 
     @classmethod
     def parse(cls, text: str, field: str = "frames") -> "FrameRange":
-        """Parse ``1001-1024`` or ``1001`` (fileseq syntax; must be contiguous)."""
+        """Parse ``1001-1024`` or ``1001`` (fileseq syntax; must be contiguous).
+
+        Nothing here is proportional to the number of frames: a range of millions of frames is
+        refused by its length alone (``MAX_JOB_FRAMES``), never listed.
+        """
+        text = str(text).strip()
+        if len(text) > MAX_FRAMES_TEXT:
+            raise ShotError(field, f"frame range text is {len(text)} characters long; the limit is "
+                                   f"{MAX_FRAMES_TEXT}")
         try:
-            fs = fileseq.FrameSet(str(text).strip())
-        except fileseq.ParseException:
+            fs = fileseq.FrameSet(text)
+        except fileseq.exceptions.MaxSizeException:
+            raise ShotError(field, f"frame range {text!r} is over the {MAX_JOB_FRAMES}-frame limit of one "
+                                   "job; split the shot") from None
+        except (fileseq.exceptions.FileSeqException, ValueError, TypeError):
             raise ShotError(field, f"cannot read frame range {text!r}; write it like 1001-1024") from None
-        frames = list(fs)
-        if not frames:
+        count = len(fs)
+        if not count:
             raise ShotError(field, f"frame range {text!r} is empty")
+        if count > MAX_JOB_FRAMES:
+            raise ShotError(field, f"frame range {text!r} has {count} frames; one job processes at most "
+                                   f"{MAX_JOB_FRAMES}: split the shot")
+        frames = [int(f) for f in fs]
         first, last = min(frames), max(frames)
-        if len(frames) != last - first + 1:
+        if count != last - first + 1:
             raise ShotError(field, f"frame range {text!r} has gaps; VOID needs a contiguous range "
                                    "(submit each contiguous part as its own shot)")
-        return cls(int(first), int(last))
+        if max(abs(first), abs(last)) > MAX_FRAME_NUMBER:
+            raise ShotError(field, f"frame numbers are limited to {MAX_FRAME_NUMBER}, got {text!r}")
+        return cls(first, last)
 
     def __str__(self) -> str:
         return f"{self.first}-{self.last}" if self.last != self.first else str(self.first)

@@ -12,13 +12,49 @@ first and after the last key the nearest key holds (Nuke's behaviour), unless
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import ShotError
+from .errors import ShotError, shorten
+from .limits import MAX_LABEL_CHARS, MAX_PROMPTS, MAX_SHAPES
 
 ROLES = ("remove", "affected")
 MODES = ("add", "subtract")
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool, not NaN or infinite, not an int beyond float range)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _whole(data: Dict[str, Any], key: str, where: str, default: Optional[int] = None) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ShotError(f"{where}.{key}", f"must be a whole number, got {shorten(value)}")
+    return value
+
+
+def _label(value: Any, where: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS:
+        raise ShotError(where, f"must be a text of at most {MAX_LABEL_CHARS} characters, got {shorten(value)}")
+    return value
+
+
+def _items(value: Any, where: str, limit: int) -> List[Any]:
+    """A client-sent list (None = empty), refused beyond ``limit`` items."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise ShotError(where, f"must be a list, got {shorten(value)}")
+    if len(value) > limit:
+        raise ShotError(where, f"{len(value)} items; the limit is {limit}")
+    return list(value)
 
 
 def _num(data: Dict[str, Any], key: str, where: str, default: Optional[float] = None) -> float:
@@ -27,8 +63,8 @@ def _num(data: Dict[str, Any], key: str, where: str, default: Optional[float] = 
             raise ShotError(f"{where}.{key}", "is missing")
         return default
     value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ShotError(f"{where}.{key}", f"must be a number, got {value!r}")
+    if not _is_number(value):
+        raise ShotError(f"{where}.{key}", f"must be a finite number, got {shorten(value)}")
     return float(value)
 
 
@@ -62,8 +98,8 @@ class ControlPoint:
         if not isinstance(values, (list, tuple)) or len(values) not in (2, 6, 7):
             raise ShotError(where, "a control point is [x, y], [x, y, in_x, in_y, out_x, out_y] "
                                    "or the same plus feather")
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-            raise ShotError(where, f"control point values must be numbers, got {values!r}")
+        if not all(_is_number(v) for v in values):
+            raise ShotError(where, f"control point values must be finite numbers, got {shorten(values)}")
         v = [float(x) for x in values]
         if len(v) == 2:
             return cls.corner(v[0], v[1])
@@ -178,7 +214,7 @@ class Shape:
     def from_dict(cls, data: Any, index: int = 0) -> "Shape":
         if not isinstance(data, dict):
             raise ShotError(f"shapes[{index}]", "a shape is a table with name, role and keys")
-        name = str(data.get("name") or f"shape{index}")
+        name = _label(data.get("name") or f"shape{index}", f"shapes[{index}].name")
         where = f"shapes[{name}]"
         raw_keys = data.get("keys")
         if not isinstance(raw_keys, (list, tuple)):
@@ -190,8 +226,8 @@ class Shape:
                     and all(isinstance(v, int) and not isinstance(v, bool) for v in lifetime)):
                 raise ShotError(f"{where}.lifetime", "must be [first, last] frame numbers")
             lifetime = (int(lifetime[0]), int(lifetime[1]))
-        return cls(name=name, role=str(data.get("role", "remove")), keys=keys,
-                   invert=bool(data.get("invert", False)), mode=str(data.get("mode", "add")),
+        return cls(name=name, role=_label(data.get("role", "remove"), f"{where}.role"), keys=keys,
+                   invert=bool(data.get("invert", False)), mode=_label(data.get("mode", "add"), f"{where}.mode"),
                    feather_falloff=_num(data, "feather_falloff", where, 1.0), lifetime=lifetime)
 
 
@@ -254,27 +290,22 @@ class Prompts:
         if not isinstance(data, dict):
             raise ShotError("prompts", "must be a table with points, boxes and mask_shapes")
         points = []
-        for i, p in enumerate(data.get("points") or []):
+        for i, p in enumerate(_items(data.get("points"), "prompts.points", MAX_PROMPTS)):
             where = f"prompts.points[{i}]"
             if not isinstance(p, dict):
                 raise ShotError(where, "a point is a table with frame, x, y")
-            frame = p.get("frame")
-            if isinstance(frame, bool) or not isinstance(frame, int):
-                raise ShotError(f"{where}.frame", f"must be a whole frame number, got {frame!r}")
-            points.append(PointPrompt(frame, _num(p, "x", where), _num(p, "y", where),
-                                      bool(p.get("positive", True)), int(p.get("object_id", 1))))
+            points.append(PointPrompt(_whole(p, "frame", where), _num(p, "x", where), _num(p, "y", where),
+                                      bool(p.get("positive", True)), _whole(p, "object_id", where, 1)))
         boxes = []
-        for i, b in enumerate(data.get("boxes") or []):
+        for i, b in enumerate(_items(data.get("boxes"), "prompts.boxes", MAX_PROMPTS)):
             where = f"prompts.boxes[{i}]"
             box = b.get("box") if isinstance(b, dict) else None
-            if not (isinstance(box, (list, tuple)) and len(box) == 4):
-                raise ShotError(where, "a box is a table with frame and box = [x0, y0, x1, y1]")
+            if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(_is_number(v) for v in box)):
+                raise ShotError(where, "a box is a table with frame and box = [x0, y0, x1, y1] (numbers)")
             x0, y0, x1, y1 = (float(v) for v in box)
-            if x1 <= x0 or y1 <= y0:
-                raise ShotError(where, f"box {box!r} is empty; x1 > x0 and y1 > y0 are needed")
-            frame = b.get("frame")
-            if isinstance(frame, bool) or not isinstance(frame, int):
-                raise ShotError(f"{where}.frame", f"must be a whole frame number, got {frame!r}")
-            boxes.append(BoxPrompt(frame, x0, y0, x1, y1, int(b.get("object_id", 1))))
-        names = tuple(str(n) for n in (data.get("mask_shapes") or []))
+            if not x1 > x0 or not y1 > y0:
+                raise ShotError(where, f"box {shorten(box)} is empty; x1 > x0 and y1 > y0 are needed")
+            boxes.append(BoxPrompt(_whole(b, "frame", where), x0, y0, x1, y1, _whole(b, "object_id", where, 1)))
+        names = tuple(_label(n, f"prompts.mask_shapes[{i}]")
+                      for i, n in enumerate(_items(data.get("mask_shapes"), "prompts.mask_shapes", MAX_SHAPES)))
         return cls(tuple(points), tuple(boxes), names)

@@ -13,9 +13,12 @@ import os
 import re
 import uuid
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .errors import ShotError
+from .errors import ShotError, shorten as _shorten
+from .limits import (MAX_ENGINE_OPTIONS, MAX_JOB_FRAMES, MAX_LABEL_CHARS, MAX_MATTES, MAX_NAME_CHARS,
+                     MAX_PATH_CHARS, MAX_SHAPE_POINTS, MAX_SHAPES, MAX_TEXT_CHARS)
 from .pathmap import is_windows_absolute
 from .plugins import engine_entry_points
 from .sequences import FrameRange, SequencePattern
@@ -26,15 +29,46 @@ ROI_MODES = ("auto", "roi", "full")
 TRANSFERS = ("pixels", "paths")
 COMPRESSIONS = ("none", "zip", "zips", "piz", "rle", "pxr24", "b44", "b44a", "dwaa", "dwab")
 DEFAULT_COLORSPACE = "Linear Rec.709 (sRGB)"
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_NAME_FORBIDDEN = re.compile(r"[/\\:\x00-\x1f\x7f]")
 
 
 def check_job_id(job_id: str) -> str:
-    """Job ids name folders on the server: letters, digits, ``._-``, at most 64."""
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
-        raise ShotError("job_id", f"{job_id!r} is not a valid job id: use 1-64 letters, digits, "
+    """Job ids name folders on the server: letters, digits, ``._-``, at most 64 (the whole id)."""
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        raise ShotError("job_id", f"{_shorten(job_id)} is not a valid job id: use 1-64 letters, digits, "
                                   "'.', '_' or '-', starting with a letter or digit")
     return job_id
+
+
+def check_output_name(name: str, where: str = "output.name") -> str:
+    """An output name is a plain file name: results are ``<name>.<frame>.exr`` inside the version folder.
+
+    No separator of either operating system (``/``, ``\\``, a drive's ``:``), no ``..``, no leading
+    dot (hidden files), no control characters, at most ``MAX_NAME_CHARS``. Client and server both check
+    it, so no name can place a file outside the folder it belongs in.
+    """
+    if not isinstance(name, str) or not name:
+        raise ShotError(where, "must be a non-empty file name")
+    if len(name) > MAX_NAME_CHARS:
+        raise ShotError(where, f"is {len(name)} characters long; the limit is {MAX_NAME_CHARS}")
+    bad = _NAME_FORBIDDEN.search(name)
+    if bad or ".." in name or name.startswith(".") or name != name.strip():
+        what = f"the character {bad.group()!r}" if bad else "'..', a leading dot or surrounding spaces"
+        raise ShotError(where, f"{_shorten(name)} is not a plain file name ({what}); give a name such as "
+                               "sh010_clean: results go to <output folder>/vNNN/<name>.<frame>.exr")
+    return name
+
+
+def default_output_name(plate_basename: str) -> str:
+    """The output name taken from the plate's file name, made a plain file name.
+
+    The plate may be a path of another operating system (a Windows client's ``Z:\\plates\\sh010.####.exr``
+    seen by a Linux server), so everything up to the last separator of either kind is dropped.
+    """
+    name = re.split(r"[\\/]", plate_basename)[-1]
+    name = _NAME_FORBIDDEN.sub("_", name).replace("..", "_").lstrip(".").strip()[:MAX_NAME_CHARS]
+    return name.rstrip("._-") or "frames"
 
 
 def new_job_id(shot: Shot) -> str:
@@ -43,7 +77,9 @@ def new_job_id(shot: Shot) -> str:
     return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
-def _get(data: Dict[str, Any], key: str, kind: Any, default: Any, where: str) -> Any:
+def _get(data: Dict[str, Any], key: str, kind: Any, default: Any, where: str,
+         max_chars: int = MAX_LABEL_CHARS) -> Any:
+    """``data[key]`` checked to be of ``kind`` (strings also no longer than ``max_chars``)."""
     value = data.get(key, default)
     if value is None:
         return default
@@ -53,7 +89,20 @@ def _get(data: Dict[str, Any], key: str, kind: Any, default: Any, where: str) ->
         raise ShotError(f"{where}{key}", f"must be a whole number, got {value!r}")
     if not isinstance(value, kind):
         name = getattr(kind, "__name__", str(kind))
-        raise ShotError(f"{where}{key}", f"must be {name}, got {value!r}")
+        raise ShotError(f"{where}{key}", f"must be {name}, got {_shorten(value)}")
+    if isinstance(value, str) and len(value) > max_chars:
+        raise ShotError(f"{where}{key}", f"is {len(value)} characters long; the limit is {max_chars}")
+    return value
+
+
+def _path(value: Any, where: str) -> str:
+    """A path a client sent: a string of at most ``MAX_PATH_CHARS`` without NUL characters."""
+    if not isinstance(value, str) or not value:
+        raise ShotError(where, f"must be a path, got {_shorten(value)}")
+    if len(value) > MAX_PATH_CHARS:
+        raise ShotError(where, f"is {len(value)} characters long; the limit is {MAX_PATH_CHARS}")
+    if "\x00" in value:
+        raise ShotError(where, "contains a NUL character")
     return value
 
 
@@ -110,12 +159,12 @@ class MatteSource:
         if not isinstance(value, dict):
             raise ShotError(where, "a matte is a sequence pattern or a table with pattern/channel")
         pattern = value.get("pattern")
-        channel = value.get("channel")
+        channel = _get(value, "channel", str, None, f"{where}.")
         if pattern is None and channel is None:
             raise ShotError(where, "give a sequence pattern, or the plate channel holding the matte")
         if pattern is not None:
-            SequencePattern(pattern)  # validates the frame-number token
-        return cls(_resolve(pattern, base_dir), channel, bool(value.get("invert", False)))
+            SequencePattern(_path(pattern, f"{where}.pattern"))  # validates the frame-number token
+        return cls(_resolve(pattern, base_dir), channel, _get(value, "invert", bool, False, f"{where}."))
 
 
 @dataclass(frozen=True)
@@ -144,8 +193,13 @@ class EngineSettings:
             raise ShotError("engine.passes", f"must be 1 or 2, got {self.passes}")
         if self.roi not in ROI_MODES:
             raise ShotError("engine.roi", f"must be one of {', '.join(ROI_MODES)}, got {self.roi!r}")
+        if len(self.options) > MAX_ENGINE_OPTIONS:
+            raise ShotError("engine.options", f"{len(self.options)} options; the limit is {MAX_ENGINE_OPTIONS}")
         for key, value in self.options.items():
-            if not isinstance(value, (str, int, float, bool)):
+            if not isinstance(key, str) or len(key) > MAX_LABEL_CHARS:
+                raise ShotError("engine.options", f"option names are short strings, got {_shorten(key)}")
+            if not isinstance(value, (str, int, float, bool)) or (isinstance(value, str)
+                                                                    and len(value) > MAX_PATH_CHARS):
                 raise ShotError(f"engine.options.{key}", "options must be strings, numbers or booleans")
 
     def to_dict(self) -> Dict[str, Any]:
@@ -220,6 +274,9 @@ class OutputSettings:
     def __post_init__(self) -> None:
         if not self.directory:
             raise ShotError("output.directory", "is required: the folder that receives v001, v002, ...")
+        _path(self.directory, "output.directory")
+        if self.name is not None:
+            check_output_name(self.name)
         base = self.compression.split(":")[0]
         if base not in COMPRESSIONS:
             raise ShotError("output.compression", f"unknown EXR compression {self.compression!r}; "
@@ -239,9 +296,9 @@ class OutputSettings:
         if not isinstance(data, dict):
             raise ShotError("output", "must be a folder or a table with directory")
         w = "output."
-        directory = _get(data, "directory", str, "", w)
+        directory = _get(data, "directory", str, "", w, MAX_PATH_CHARS)
         return cls(directory=_resolve(directory, base_dir) if directory else "",
-                   name=_get(data, "name", str, None, w),
+                   name=_get(data, "name", str, None, w, MAX_NAME_CHARS),
                    compression=_get(data, "compression", str, "zip", w),
                    mask_layer=_get(data, "mask_layer", bool, False, w),
                    grain=_get(data, "grain", bool, True, w))
@@ -274,13 +331,20 @@ class Shot:
     masks: MaskSettings = field(default_factory=MaskSettings)
 
     def __post_init__(self) -> None:
+        _path(self.plate, "plate")
         self.plate_sequence  # validates the pattern
         if not self.name:
-            object.__setattr__(self, "name", self.plate_sequence.basename)
+            object.__setattr__(self, "name", default_output_name(self.plate_sequence.basename))
         if any(h < 0 for h in self.handles):
             raise ShotError("handles", f"must not be negative, got {list(self.handles)}")
         if self.frames.first - self.handles[0] < 0:
             raise ShotError("handles", "the head handle reaches before frame 0")
+        count = len(self.frames) + self.handles[0] + self.handles[1]
+        if count > MAX_JOB_FRAMES:
+            raise ShotError("handles" if any(self.handles) else "frames",
+                            f"{self.frames} with handles {list(self.handles)} is {count} frames; one job "
+                            f"processes at most {MAX_JOB_FRAMES}: split the shot")
+        self._check_sizes()
         names = [s.name for s in self.shapes]
         if len(set(names)) != len(names):
             raise ShotError("shapes", "shape names must be unique")
@@ -295,10 +359,28 @@ class Shot:
         if bad:
             raise ShotError("prompts", f"clicked frames {bad} are outside the frame range {self.process_frames}")
 
+    def _check_sizes(self) -> None:
+        """Every list and string within the documented limits (``void_nuke.limits``)."""
+        for key, text, limit in (("name", self.name, MAX_LABEL_CHARS), ("prompt", self.prompt, MAX_TEXT_CHARS),
+                                 ("colorspace", self.colorspace, MAX_LABEL_CHARS),
+                                 ("ocio_config", self.ocio_config or "", MAX_PATH_CHARS)):
+            if len(text) > limit:
+                raise ShotError(key, f"is {len(text)} characters long; the limit is {limit}")
+        for key, mattes in (("remove", self.remove), ("affected", self.affected)):
+            if len(mattes) > MAX_MATTES:
+                raise ShotError(key, f"{len(mattes)} mattes; the limit is {MAX_MATTES}")
+        if len(self.shapes) > MAX_SHAPES:
+            raise ShotError("shapes", f"{len(self.shapes)} shapes; the limit is {MAX_SHAPES}")
+        points = sum(len(k.points) for s in self.shapes for k in s.keys)
+        if points > MAX_SHAPE_POINTS:
+            raise ShotError("shapes", f"{points} control points over all shapes and keys; the limit is "
+                                      f"{MAX_SHAPE_POINTS}")
+
     # -- derived ---------------------------------------------------------------------------
 
-    @property
+    @cached_property
     def plate_sequence(self) -> SequencePattern:
+        """The plate's pattern, parsed once (result names are derived from it for every frame)."""
         try:
             return SequencePattern(self.plate)
         except ShotError as exc:
@@ -311,7 +393,8 @@ class Shot:
 
     @property
     def output_name(self) -> str:
-        return self.output.name or self.plate_sequence.basename
+        """The file name results carry: ``output.name``, else the plate's own name."""
+        return self.output.name or default_output_name(self.plate_sequence.basename)
 
     @property
     def result_padding(self) -> int:
@@ -390,9 +473,12 @@ class Shot:
         plate = data.get("plate")
         if not isinstance(plate, str) or not plate:
             raise ShotError("plate", "is required: the plate sequence, e.g. /plates/sh010.####.exr")
+        _path(plate, "plate")
         frames = data.get("frames")
         if frames is None:
             raise ShotError("frames", "is required, e.g. 1001-1024")
+        if not isinstance(frames, (str, int)) or isinstance(frames, bool):
+            raise ShotError("frames", f"must be a frame range such as 1001-1024, got {_shorten(frames)}")
         handles = data.get("handles", [0, 0])
         if isinstance(handles, int) and not isinstance(handles, bool):
             handles = [handles, handles]
@@ -406,11 +492,16 @@ class Shot:
             value = data.get(key) or []
             if isinstance(value, (str, dict)):
                 value = [value]
+            if not isinstance(value, (list, tuple)):
+                raise ShotError(key, "must be a matte or a list of mattes")
+            if len(value) > MAX_MATTES:
+                raise ShotError(key, f"{len(value)} mattes; the limit is {MAX_MATTES}")
             return tuple(MatteSource.from_value(v, f"{key}[{i}]", base_dir) for i, v in enumerate(value))
 
         shapes = data.get("shapes") or []
         if not isinstance(shapes, (list, tuple)):
             raise ShotError("shapes", "must be a list of shapes")
+        _count_points(shapes)
         return cls(
             plate=_resolve(plate, base_dir) or plate,
             frames=FrameRange.parse(str(frames)),
@@ -420,9 +511,9 @@ class Shot:
             remove=mattes("remove"), affected=mattes("affected"),
             shapes=tuple(Shape.from_dict(s, i) for i, s in enumerate(shapes)),
             prompts=Prompts.from_dict(data.get("prompts")),
-            prompt=_get(data, "prompt", str, "", ""),
+            prompt=_get(data, "prompt", str, "", "", MAX_TEXT_CHARS),
             colorspace=_get(data, "colorspace", str, DEFAULT_COLORSPACE, ""),
-            ocio_config=_resolve_config(_get(data, "ocio_config", str, None, ""), base_dir),
+            ocio_config=_resolve_config(_get(data, "ocio_config", str, None, "", MAX_PATH_CHARS), base_dir),
             pixel_aspect=_get(data, "pixel_aspect", float, 1.0, ""),
             view=_get(data, "view", str, "", ""),
             engine=EngineSettings.from_dict(data.get("engine")),
@@ -440,6 +531,23 @@ class Shot:
     def save(self, path: str) -> None:
         """Write the shot atomically as TOML, JSON or YAML (by extension)."""
         save_table(path, self.to_dict())
+
+
+def _count_points(shapes: List[Any]) -> None:
+    """Refuse too many shapes or control points before parsing any (parsing is the costly part)."""
+    if len(shapes) > MAX_SHAPES:
+        raise ShotError("shapes", f"{len(shapes)} shapes; the limit is {MAX_SHAPES}")
+    points = 0
+    for shape in shapes:
+        keys = shape.get("keys") if isinstance(shape, dict) else None
+        if isinstance(keys, (list, tuple)):
+            if len(keys) > MAX_JOB_FRAMES:
+                raise ShotError("shapes", f"a shape has {len(keys)} keys; the limit is {MAX_JOB_FRAMES}")
+            points += sum(len(k["points"]) for k in keys
+                          if isinstance(k, dict) and isinstance(k.get("points"), (list, tuple)))
+    if points > MAX_SHAPE_POINTS:
+        raise ShotError("shapes", f"{points} control points over all shapes and keys; the limit is "
+                                  f"{MAX_SHAPE_POINTS}")
 
 
 def load_table(path: str) -> Dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from void_nuke.client import Client
 from void_nuke.cli import main
 from void_nuke.errors import VoidError
-from void_nuke.farm.worker_server import server_state, start_worker_server, stop_worker_server
+from void_nuke.farm.worker_server import server_state, shot_roots, start_worker_server, stop_worker_server
 
 pytestmark = pytest.mark.server
 
@@ -51,8 +51,9 @@ def test_run_delivers_through_the_worker_server_into_the_named_version(
 
     write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1003)
     (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1003"))
-    load_shot_list(str(tmp_path / "shots.toml"))[0].save(str(tmp_path / "sh010.toml"))
-    address = start_worker_server(str(tmp_path / "srv"))
+    shot = load_shot_list(str(tmp_path / "shots.toml"))[0]
+    shot.save(str(tmp_path / "sh010.toml"))
+    address = start_worker_server(str(tmp_path / "srv"), allow_roots=shot_roots([shot]))
     try:
         monkeypatch.setenv("VOID_RUN_SERVER", address)
         monkeypatch.setenv("VOID_SERVER_KEY", zmq.curve_keypair()[0].decode())
@@ -77,7 +78,7 @@ def test_a_cancelled_task_cancels_its_job_on_the_worker_server(tmp_path: Path) -
 
     synthetic = make_synthetic_shot(str(tmp_path / "shot"), frames=48, size=(640, 360))
     synthetic.shot.save(str(tmp_path / "shot.toml"))
-    address = start_worker_server(str(tmp_path / "srv"))
+    address = start_worker_server(str(tmp_path / "srv"), allow_roots=shot_roots([synthetic.shot]))
     try:
         env = dict(os.environ, VOID_RUN_SERVER=address)
         proc = subprocess.Popen([sys.executable, "-m", "void_nuke.cli", "run", "--shot", str(tmp_path / "shot.toml"),
@@ -91,5 +92,29 @@ def test_a_cancelled_task_cancels_its_job_on_the_worker_server(tmp_path: Path) -
         assert proc.returncode == 130, out + err
         with Client(address, timeout=20) as client:
             assert client.status("shot-v001-1")["state"] == "cancelled"
+    finally:
+        stop_worker_server(str(tmp_path / "srv"))
+
+
+def test_the_worker_server_may_use_only_the_folders_of_the_jobs_shots(tmp_path: Path) -> None:
+    """It serves paths-mode tasks: its allowed roots are the shots' input and output folders."""
+    from farmshots import shot_list_toml, write_tiny_shot
+    from void_nuke.batch import load_shot_list
+
+    write_tiny_shot(tmp_path / "plates", "sh010", 1001, 1003)
+    (tmp_path / "shots.toml").write_text(shot_list_toml(["sh010"], "1001-1003"))
+    shot = load_shot_list(str(tmp_path / "shots.toml"))[0]
+    (tmp_path / "job" / "shots").mkdir(parents=True)
+    shot.save(str(tmp_path / "job" / "shots" / "sh010.toml"))
+    assert main(["farm", "server", "start", "--data", str(tmp_path / "srv"),
+                 "--shots", str(tmp_path / "job" / "shots")]) == 0
+    try:
+        address = server_state(str(tmp_path / "srv"))["address"]
+        with Client(address, timeout=20) as client:
+            elsewhere = shot.with_changes(plate="/etc/sh010.####.exr")
+            with pytest.raises(VoidError, match="allowed roots: ") as err:
+                client.run(elsewhere, job_id="elsewhere", transfer="paths")
+            assert err.value.code == "forbidden_path"
+            assert client.run(shot, job_id="fine", transfer="paths").frames == [1001, 1002, 1003]
     finally:
         stop_worker_server(str(tmp_path / "srv"))

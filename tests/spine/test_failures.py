@@ -111,7 +111,7 @@ def test_an_engine_failure_through_the_server_names_the_frame_and_logs_the_trace
     assert "error: error" not in status.stdout and "Traceback" not in status.stdout
 
     srv.stop()
-    log = srv.proc.stdout.read()
+    log = srv.output
     entry = log[log.index(f"job fails-at-1003 failed (trace id {trace})"):]
     assert "Traceback (most recent call last)" in entry and "cv2.error" in entry
     assert "void_failing_engine.py" in entry  # the engine's own line, for whoever fixes it
@@ -179,7 +179,7 @@ def test_an_engine_that_kills_the_worker_fails_the_job_with_the_frame_and_the_st
     assert f"died 3 times running this job on frame {FAIL_ON}" in line and "report it" in line
     trace = TRACE.search(line).group(1)
     srv.stop()
-    log = srv.proc.stdout.read()
+    log = srv.output
     assert log.count("Fatal Python error: Segmentation fault") == 3
     assert "void_failing_engine.py" in log  # the worker's Python stack at the crash
     assert f"job segfaults failed (trace id {trace})" in log

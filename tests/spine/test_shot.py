@@ -135,3 +135,47 @@ def test_sequence_patterns_follow_nuke_padding():
     assert list(FrameRange.parse("1001-1003")) == [1001, 1002, 1003]
     with pytest.raises(ShotError, match="gaps"):
         FrameRange.parse("1-3,5")
+
+
+@pytest.mark.parametrize("name", ["../../../../escaped", "/abs/path", "sub/dir", "win\\dir", "C:name", "..",
+                                  ".hidden", "a..b", "tab\there", "n" * 201, " padded"])
+def test_output_names_are_plain_file_names(name):
+    with pytest.raises(ShotError) as err:
+        Shot.from_dict(base(output={"directory": "/out", "name": name}))
+    assert err.value.field == "output.name"
+
+
+def test_the_default_output_name_is_a_plain_file_name_whatever_the_plate_path():
+    assert Shot.from_dict(base(plate="Z:\\plates\\sh010\\sh010_bg.####.exr")).output_name == "sh010_bg"
+    assert Shot.from_dict(base(plate="/plates/..weird:name.####.exr")).output_name == "_weird_name"
+    assert Shot.from_dict(base()).result_name(1001) == "sh010.1001.exr"
+
+
+@pytest.mark.parametrize("job_id", ["x\n", "x\nrm", "-lead", "a/b", "a" * 65, "", "é"])
+def test_job_ids_must_match_as_a_whole(job_id):
+    from void_nuke.shot import check_job_id
+
+    with pytest.raises(ShotError, match="not a valid job id"):
+        check_job_id(job_id)
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"handles": [0, 300000]}, "300010 frames; one job processes at most 10000"),
+    ({"frames": "1-300000"}, "300000 frames"),
+    ({"frames": "1-999999999x1"}, "10000-frame limit"),
+    ({"frames": "1" * 100}, "limit is 64"),
+    ({"prompt": "p" * 5000}, "limit is 4000"),
+    ({"remove": ["/m/m.####.exr"] * 17}, "limit is 16"),
+    ({"plate": "/p" * 3000 + "/a.####.exr"}, "limit is 4096"),
+])
+def test_sizes_are_limited_and_the_limit_is_named(over, words):
+    with pytest.raises(ShotError, match=words):
+        Shot.from_dict(base(**over))
+
+
+def test_too_many_control_points_are_refused_before_they_are_parsed():
+    points = [[1, 1]] * 3
+    shapes = [{"name": f"s{i}", "keys": [{"frame": 1001 + k, "points": points * 700} for k in range(10)]}
+              for i in range(10)]  # 210,000 points
+    with pytest.raises(ShotError, match="210000 control points"):
+        Shot.from_dict(base(shapes=shapes))

@@ -149,10 +149,13 @@ def cmd_farm_publish(args: argparse.Namespace) -> int:
 
 def cmd_farm_server(args: argparse.Namespace) -> int:
     from ..engine_settings import engine_arguments, engine_settings
-    from .worker_server import SERVER_ENV, engine_loads, start_worker_server, stop_worker_server
+    from .worker_server import SERVER_ENV, engine_loads, shot_roots, start_worker_server, stop_worker_server
 
     if args.action == "start":
-        address = start_worker_server(args.data, engine_arguments(engine_settings(args)), timeout=args.timeout)
+        shots = [load_task_shot(os.path.join(args.shots, name), args.path_mapping_rules)
+                 for name in sorted(os.listdir(args.shots)) if name.endswith(".toml")] if args.shots else []
+        address = start_worker_server(args.data, engine_arguments(engine_settings(args)), timeout=args.timeout,
+                                      allow_roots=shot_roots(shots))
         print(f"void-server listening on {address} (log: {args.data})")
         print(f"openjd_env: {SERVER_ENV}={address}", flush=True)
         return 0
@@ -268,6 +271,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", required=True, help="the server's folder (job database, log)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds to wait for the server to listen (default 600)")
+    p.add_argument("--shots", metavar="DIR", help="the job's shot files: the server may read and write their "
+                                                  "input and output folders, and no others (default: none)")
+    add_rules_argument(p)
     add_engine_flags(p)
     p.set_defaults(func=cmd_farm_server)
 

@@ -22,10 +22,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from ..atomic import atomic_write_bytes
 from ..errors import VoidError
+
+if TYPE_CHECKING:
+    from ..shot import Shot
 
 SERVER_ENV = "VOID_RUN_SERVER"
 """Set for a render step's tasks: ``void-nuke run`` submits to this server instead of loading the engine."""
@@ -35,9 +38,21 @@ ENGINE_LOG_LINE = re.compile(r"new (\w+) engine")
 """What the server's worker logs each time it creates an engine (its models load once per engine)."""
 
 
-def _server_command(data_dir: str, engine_args: Sequence[str]) -> List[str]:
+def _server_command(data_dir: str, engine_args: Sequence[str], allow_roots: Sequence[str] = ()) -> List[str]:
+    roots = [arg for root in allow_roots for arg in ("--allow-root", root)]
     return [sys.executable, "-m", "void_server.cli", "serve", "--bind", "tcp://127.0.0.1:*", "--data", data_dir,
-            *engine_args]
+            *roots, *engine_args]
+
+
+def shot_roots(shots: Sequence["Shot"]) -> List[str]:
+    """The folders a job's render tasks read and write through the server: the only ones it may use."""
+    roots = set()
+    for shot in shots:
+        roots.update(seq.directory for _, seq in shot.inputs())
+        roots.add(shot.output.directory)
+        if shot.ocio_config and not shot.ocio_config.startswith("ocio://"):
+            roots.add(os.path.dirname(shot.ocio_config))
+    return sorted(roots)
 
 
 def _detached() -> Dict[str, Any]:
@@ -48,9 +63,11 @@ def _detached() -> Dict[str, Any]:
     return {"start_new_session": True}
 
 
-def start_worker_server(data_dir: str, engine_args: Sequence[str] = (), timeout: float = 300.0) -> str:
+def start_worker_server(data_dir: str, engine_args: Sequence[str] = (), timeout: float = 300.0,
+                        allow_roots: Sequence[str] = ()) -> str:
     """Start void-server on a free loopback port with the engine settings ``engine_args``; return its address.
 
+    Its tasks send paths, so it may read and write the folders ``allow_roots`` (see ``shot_roots``).
     A server this folder already runs is reused (a step environment entered again).
     """
     running = server_state(data_dir)
@@ -60,8 +77,8 @@ def start_worker_server(data_dir: str, engine_args: Sequence[str] = (), timeout:
     log_path = os.path.join(data_dir, LOG_FILE)
     start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(_server_command(data_dir, engine_args), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, **_detached())
+        proc = subprocess.Popen(_server_command(data_dir, engine_args, allow_roots), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, **_detached())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = _read_from(log_path, start)
