@@ -339,6 +339,11 @@ def progress_for(args: argparse.Namespace, lanes: Sequence[Lane]) -> Iterator[Re
         reporter.close()
 
 
+class _Hangup(BaseException):
+    """Raised by the SIGHUP handler. Like KeyboardInterrupt it is no Exception, so code that turns
+    the exceptions it meets into its own errors (reading an EXR, decoding a reply) lets it pass."""
+
+
 @contextmanager
 def hangup_detaches(job_id: str, out_dir: str, server: str) -> Iterator[None]:
     """While following a server job: a closed terminal (SIGHUP) leaves the job running there."""
@@ -347,12 +352,14 @@ def hangup_detaches(job_id: str, out_dir: str, server: str) -> Iterator[None]:
         return
 
     def on_hangup(signum: int, frame: Any) -> None:
-        raise Detached(f"the terminal closed; job {job_id} goes on at {server}. Collect it with: "
-                       f"{attach_command(job_id, out_dir, server)}")
+        raise _Hangup()
 
     previous = signal.signal(signal.SIGHUP, on_hangup)
     try:
         yield
+    except _Hangup:
+        raise Detached(f"the terminal closed; job {job_id} goes on at {server}. Collect it with: "
+                       f"{attach_command(job_id, out_dir, server)}") from None
     finally:
         signal.signal(signal.SIGHUP, previous)
 

@@ -12,8 +12,10 @@ from typing import List
 
 import pytest
 
+from void_nuke.cli import hangup_detaches
 from void_nuke.client import Client
 from void_nuke.demo import make_synthetic_shot
+from void_nuke.errors import Detached, ImageError
 
 VOID_NUKE = [sys.executable, "-m", "void_nuke.cli"]
 pytestmark = pytest.mark.slow
@@ -139,8 +141,21 @@ def test_a_closed_terminal_leaves_the_job_running(long_shot, tmp_path, server):
     run.wait_for("engine")
     run.proc.send_signal(signal.SIGHUP)
     code, out, err = run.finish()
-    assert code == 129 and "the terminal closed; job hangup goes on at" in err and "Traceback" not in err
+    assert code == 129 and "the terminal closed; job hangup goes on at" in err and "Traceback" not in err, err
     assert _wait_state(server.address, "hangup", ("done", "failed", "cancelled"), timeout=300) == "done"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_a_hangup_inside_code_that_converts_its_errors_still_detaches():
+    """The terminal may close while a result frame is being read or written, inside code that turns
+    any Exception into an ImageError: the command must still end as 'detached', not 'bad input'."""
+    with pytest.raises(Detached, match="the terminal closed; job j1 goes on at tcp://gpu:5557"):
+        with hangup_detaches("j1", "/renders/sh010", "tcp://gpu:5557"):
+            try:
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(5)
+            except Exception as exc:  # as exrio does around a decoder
+                raise ImageError(f"cannot read the frame: {exc}") from exc
 
 
 def _shot_file(shot, tmp_path: Path) -> Path:
