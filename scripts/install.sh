@@ -18,7 +18,7 @@ PYTHON="${PYTHON:-$(find_python 3.11)}"
 PYTHON39="${PYTHON39:-$(find_python 3.9)}"
 [ -n "$PYTHON" ] || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] || [ scripts/install.sh -nt .venv/.installed ]; then
     "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, pinned: an unpinned torch requirement pulls a multi-gigabyte CUDA build.
@@ -30,12 +30,12 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
 fi
 
 if [ -n "$PYTHON39" ]; then
-    if [ ! -f .venv39/.installed ] || [ pyproject.toml -nt .venv39/.installed ]; then
+    if [ ! -f .venv39/.installed ] || [ pyproject.toml -nt .venv39/.installed ] || [ scripts/install.sh -nt .venv39/.installed ]; then
         "$PYTHON39" -m venv .venv39
         .venv39/bin/python -m pip install -q --upgrade pip
         # PySide2 (Qt 5, as in Nuke 14-15) needs numpy 1.x and a pytest-qt that still supports it
         .venv39/bin/python -m pip install -q -e ".[farm]" "numpy<2" "pytest>=8" "pytest-qt<4.3" "pytest-timeout>=2.3" \
-            "PySide2==5.15.2.1"
+            "hypothesis>=6.100" "PySide2==5.15.2.1"
         touch .venv39/.installed
     fi
 else
