@@ -86,6 +86,11 @@ MAX_FOLLOWERS = 256
 """Subscriptions (a client following a job) the server keeps at once."""
 MAX_RECEIVING = 64
 """Pixel jobs waiting for their uploads at once; each holds disk space until it is queued or times out."""
+SWITCH_INTERVAL_S = 0.0005
+"""How often Python hands the GIL between the server's threads (its default is 5 ms). While the
+helper thread checks a large SUBMIT, every step of the socket loop's reply to someone else waits up
+to this long for the lock: 5 ms made a HELLO take about 20 ms, 0.5 ms makes it about 2 ms, and the
+check itself takes no longer (``bench/bench_hostile.py``)."""
 
 
 def _busy(what: str) -> VoidError:
@@ -243,6 +248,7 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------------
 
     def serve_forever(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._start_worker()
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
