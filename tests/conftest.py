@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # Qt aborts without a platform; never use an empty value
+# Some tests import pycue (and with it gRPC) directly; the OpenCue module sets this before it imports
+# them, because gRPC's fork handlers now and then abort a child that Python 3.9 forks afterwards.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

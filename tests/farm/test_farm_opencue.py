@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -124,3 +126,27 @@ def test_the_submit_helper_launches_through_pycue_and_reports_an_unreachable_cue
     assert main(["farm", "opencue-submit", str(out / "void.xml"), "--cuebot", f"127.0.0.1:{port}"]) == 0
     assert "already launched" in capsys.readouterr().out
     assert "farm opencue-submit void.xml" in (out / "submit.sh").read_text()
+
+
+GRPC_SEEN = """
+import os, sys
+from void_nuke.farm.submitter import submit_shots  # noqa: F401  (what the command line loads first)
+from void_nuke.farm import opencue as cue
+cue.{entry}
+assert "grpc" in sys.modules, "gRPC was not loaded: nothing tested"
+print(os.environ.get("GRPC_ENABLE_FORK_SUPPORT"))
+"""
+
+
+@pytest.mark.parametrize("entry", ["_outline()", "submit_specs([])"])
+@pytest.mark.parametrize("chosen", [None, "true"])
+def test_grpc_is_loaded_without_its_fork_handlers_unless_the_user_chose(entry: str, chosen, home: Path) -> None:
+    """gRPC's fork handlers now and then abort a child that Python 3.9 (Nuke 14) forks after pycue is loaded."""
+    pytest.importorskip("opencue")
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_ENABLE_FORK_SUPPORT"}
+    if chosen:
+        env["GRPC_ENABLE_FORK_SUPPORT"] = chosen
+    done = subprocess.run([sys.executable, "-c", GRPC_SEEN.format(entry=entry)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == (chosen or "false")

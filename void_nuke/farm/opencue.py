@@ -67,7 +67,18 @@ def check_cue_names(farm_shots: Sequence[FarmShot]) -> Dict[str, str]:
     return names
 
 
+def _without_grpc_fork_handlers() -> None:
+    """Keep gRPC (under pycue and pyoutline) from installing its fork handlers, unless set otherwise.
+
+    With them, now and then a child that a Python 3.9 process forks (as Nuke 14 does for every
+    subprocess) aborts between fork and exec, in gRPC's poller ("epoll_wait error: Bad file
+    descriptor"); Python 3.10+ spawns without them. The setting is read when gRPC is first imported.
+    """
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+
 def _outline():
+    _without_grpc_fork_handlers()
     try:
         import outline
         import outline.cuerun
@@ -195,6 +206,7 @@ def submit_specs(paths: Sequence[str], cuebot: Optional[str] = None) -> List[str
     before (its ``.submitted`` file exists) is skipped, so a rerun after a failure sends
     only what is missing. ``cuebot`` (host or host:port) overrides ``CUEBOT_HOSTS``.
     """
+    _without_grpc_fork_handlers()
     try:
         import opencue
     except ImportError:
