@@ -23,11 +23,13 @@ REQUIREMENTS: Tuple[Tuple[str, str], ...] = (
     ("msgpack", "msgpack>=1.0"),
     ("fileseq", "fileseq>=2.0"),
     ("OpenImageIO", "OpenImageIO>=3.0"),
+    ("OpenEXR", "openexr>=3.3"),
     ("tomli_w", "tomli-w>=1.0"),
     ("yaml", "pyyaml>=6.0"),
 )
 """(import name, pip requirement): the client's dependencies, none of which has dependencies
-of its own except OpenImageIO (numpy, listed)."""
+of its own except OpenImageIO and openexr (numpy, listed). The command line's progress bar
+(tqdm) is left out: Nuke shows progress on the node and in the panel."""
 PY310_REQUIREMENTS = (("tomli", "tomli>=2.0"),)
 
 
