@@ -41,7 +41,7 @@ def test_missing_weights_name_the_run_flag_and_variable(tmp_path: Path, capsys: 
 
 def test_a_worker_without_the_gpu_the_job_asks_for_is_refused() -> None:
     torch = pytest.importorskip("torch")
-    from void_nuke.farm.render import check_gpu_memory
+    from void_server.worker_checks import check_gpu_memory
 
     if torch.cuda.is_available():
         total = torch.cuda.get_device_properties(0).total_memory / 2 ** 30

@@ -16,8 +16,6 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from ..engine_settings import flag_or_env
-from ..errors import VoidError
 from ..progress import Progress
 from ..results import RunResult
 from ..shot import Shot, new_job_id
@@ -52,34 +50,6 @@ def delivery_version(shot: Shot, version: Optional[str]) -> Optional[str]:
     return os.path.basename(version_dir(shot, version))
 
 
-def check_void_available(settings: Dict[str, Any], passes: int, command: str = "void-nuke run") -> None:
-    """Fail before any work when this machine cannot run the void engine, naming flag and variable."""
-    from void_server.engines.registry import describe_engines
-
-    info = describe_engines(settings)["void"]
-    if not info["available"]:
-        raise VoidError(f"{command} cannot run the void engine: {info['reason']}", code="engine_unavailable")
-    if passes == 2 and 2 not in info["passes"]:
-        raise VoidError(f"{command}: the shot asks for two passes, which need the Pass 2 checkpoint and RAFT "
-                        f"weights: give {flag_or_env('pass2')} (default: in or beside the model folder) and "
-                        f"{flag_or_env('raft_checkpoint')}", code="engine_unavailable")
-
-
-def check_gpu_memory(min_gb: float, device: str = "auto") -> None:
-    """Refuse a worker whose GPU has less memory than the job asks for (Deadline 10 cannot ask for it)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise VoidError(f"this worker has no CUDA GPU, and the job asks for one with {min_gb:g} GB; render it on "
-                        "GPU machines (the job's group)", code="no_gpu")
-    index = torch.device(device if device.startswith("cuda") else "cuda").index or 0
-    total = torch.cuda.get_device_properties(index).total_memory / 2 ** 30
-    if total < min_gb:
-        raise VoidError(f"this worker's GPU has {total:.0f} GB, and the job asks for {min_gb:g} GB; render it on "
-                        f"bigger GPUs, or choose a lighter memory mode ({flag_or_env('memory_mode')})",
-                        code="no_gpu")
-
-
 def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, version: Optional[str] = None,
            server: Optional[str] = None, on_progress: Optional[Callable[[Progress], None]] = None,
            cancel_event: Optional[threading.Event] = None, work_dir: Optional[str] = None,
@@ -103,6 +73,7 @@ def render(shot: Shot, engine: Dict[str, Any], job_id: Optional[str] = None, ver
                               preview=preview, version=folder)
     from void_server.runner import default_work_dir, run_shot_local
     from void_server.settings import ServerSettings
+    from void_server.worker_checks import check_gpu_memory, check_void_available
 
     work_dir = work_dir or default_work_dir()
     settings = ServerSettings(data_dir=work_dir, **engine).engine_settings()
