@@ -262,40 +262,48 @@ class BarReporter(Reporter):
             self.bar.close()
 
 
-class OpenJDReporter(Reporter):
+class FarmReporter(Reporter):
+    """A line when a stage starts and a line when the percentage, as the farm's monitor reads it, changes."""
+
+    def __init__(self, stream: TextIO, lanes: Sequence[Lane] = SUBMIT_LANES) -> None:
+        super().__init__(stream, lanes)
+        self._percent = ""
+        self._stage = ""
+
+    def show(self, view: View) -> None:
+        if view.stage != self._stage:
+            self._stage = view.stage
+            self.write(self.stage_line(view))
+        percent = self.percent_line(view.fraction * 100.0)
+        if percent != self._percent:
+            self._percent = percent
+            self.write(percent)
+
+    def stage_line(self, view: View) -> str:
+        raise NotImplementedError
+
+    def percent_line(self, percent: float) -> str:
+        raise NotImplementedError
+
+
+class OpenJDReporter(FarmReporter):
     """``openjd_progress: N`` when the tenth of a percent changes, ``openjd_status: ...`` per stage."""
 
-    def __init__(self, stream: TextIO, lanes: Sequence[Lane] = SUBMIT_LANES) -> None:
-        super().__init__(stream, lanes)
-        self._percent = -1.0
-        self._stage = ""
+    def stage_line(self, view: View) -> str:
+        return f"openjd_status: {view.stage} {view.message}".rstrip()
 
-    def show(self, view: View) -> None:
-        if view.stage != self._stage:
-            self._stage = view.stage
-            self.write(f"openjd_status: {view.stage} {view.message}".rstrip())
-        percent = round(view.fraction * 100.0, 1)
-        if percent != self._percent:
-            self._percent = percent
-            self.write(f"openjd_progress: {percent:.1f}")
+    def percent_line(self, percent: float) -> str:
+        return f"openjd_progress: {round(percent, 1):.1f}"
 
 
-class DeadlineReporter(Reporter):
+class DeadlineReporter(FarmReporter):
     """``Progress: N%`` (a whole number) when it changes, and a plain line when a stage starts."""
 
-    def __init__(self, stream: TextIO, lanes: Sequence[Lane] = SUBMIT_LANES) -> None:
-        super().__init__(stream, lanes)
-        self._percent = -1
-        self._stage = ""
+    def stage_line(self, view: View) -> str:
+        return plain_line(view)
 
-    def show(self, view: View) -> None:
-        if view.stage != self._stage:
-            self._stage = view.stage
-            self.write(plain_line(view))
-        percent = int(view.fraction * 100.0 + 1e-9)
-        if percent != self._percent:
-            self._percent = percent
-            self.write(f"Progress: {percent}%")
+    def percent_line(self, percent: float) -> str:
+        return f"Progress: {int(percent + 1e-9)}%"
 
 
 _REPORTERS: Dict[str, Callable[..., Reporter]] = {
